@@ -1,0 +1,329 @@
+//! Token issuance: policy, scope, Direct Provisioning of the SA pair, the CWT.
+//! Pure logic: time and randomness come in as arguments.
+
+use std::collections::HashMap;
+
+use ace_core::cnf::Cnf;
+use ace_core::cwt::{encrypt_token, Claims, TokenKey};
+use ace_core::ipsec::{IpsecParams, Mode, SecProtocol, Seed};
+use ace_core::labels;
+use ace_core::scope::{AifEntry, Scope};
+use ace_core::token::{AceErrorCode, AceErrorResponse, TokenRequest, TokenResponse};
+use rand::{CryptoRng, Rng, RngCore};
+
+/// A Resource Server registered at the AS.
+pub struct RsRegistration {
+    pub audience: String,
+    /// Key shared with the RS; tokens are COSE_Encrypt0 under it (RFC 9200 §6.1).
+    pub token_key: TokenKey,
+    /// COSE algorithm id of the ESP transform the RS prefers (draft §2: the AS knows RS's capabilities).
+    pub esp_alg: i64,
+    /// SA lifetime the RS wants, seconds (never more than the token's).
+    pub sa_life: u32,
+}
+
+/// What a client may get from one audience.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub client: String,
+    pub audience: String,
+    /// Text scope tokens the client may be granted.
+    pub text: Vec<String>,
+    /// AIF entries the client may be granted (RFC 9237).
+    pub aif: Vec<AifEntry>,
+}
+
+/// What was issued, kept for token updates (draft §2.1).
+#[derive(Clone)]
+struct Grant {
+    scope: Scope,
+    exp: u64,
+    spi_sa_c: u32,
+    alg: i64,
+    life: u32,
+    seed: Seed,
+}
+
+/// Outcome counters.
+#[derive(Clone, Debug, Default)]
+pub struct IssuerStats {
+    pub issued: u64,
+    pub updates: u64,
+    pub refused: std::collections::BTreeMap<&'static str, u64>,
+}
+
+pub struct Issuer {
+    pub issuer: String,
+    pub token_lifetime: u64,
+    rs: HashMap<String, RsRegistration>,
+    policies: Vec<Policy>,
+    grants: HashMap<(String, String), Grant>,
+    cti_counter: u64,
+    stats: IssuerStats,
+}
+
+/// The lowest SPI that is not reserved (RFC 4303 §2.1: 1–255 are reserved, 0 is local).
+pub const MIN_SPI: u32 = 256;
+
+fn refuse(code: AceErrorCode, text: &str) -> AceErrorResponse {
+    AceErrorResponse::with_description(code, text)
+}
+
+impl Issuer {
+    pub fn new(
+        issuer: String,
+        token_lifetime: u64,
+        rs: Vec<RsRegistration>,
+        policies: Vec<Policy>,
+    ) -> Self {
+        Issuer {
+            issuer,
+            token_lifetime,
+            rs: rs.into_iter().map(|r| (r.audience.clone(), r)).collect(),
+            policies,
+            grants: HashMap::new(),
+            cti_counter: 0,
+            stats: IssuerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> &IssuerStats {
+        &self.stats
+    }
+
+    /// RFC 9200 §5.8: handles one token request from an authenticated client.
+    pub fn issue<R: RngCore + CryptoRng>(
+        &mut self,
+        now_unix: u64,
+        client: &str,
+        req: &TokenRequest,
+        rng: &mut R,
+    ) -> Result<TokenResponse, AceErrorResponse> {
+        let r = self.issue_inner(now_unix, client, req, rng);
+        match &r {
+            Ok(_) => self.stats.issued += 1,
+            Err(e) => *self.stats.refused.entry(e.error.name()).or_default() += 1,
+        }
+        r
+    }
+
+    fn issue_inner<R: RngCore + CryptoRng>(
+        &mut self,
+        now: u64,
+        client: &str,
+        req: &TokenRequest,
+        rng: &mut R,
+    ) -> Result<TokenResponse, AceErrorResponse> {
+        if req.grant_type != labels::grant_type::CLIENT_CREDENTIALS {
+            return Err(refuse(
+                AceErrorCode::UnsupportedGrantType,
+                "only client_credentials is supported",
+            ));
+        }
+        let audience = req
+            .audience
+            .as_deref()
+            .ok_or_else(|| refuse(AceErrorCode::InvalidRequest, "audience is required"))?;
+        let rs = self
+            .rs
+            .get(audience)
+            .ok_or_else(|| refuse(AceErrorCode::InvalidRequest, "unknown audience"))?;
+        let policy = self
+            .policies
+            .iter()
+            .find(|p| p.client == client && p.audience == audience)
+            .ok_or_else(|| {
+                refuse(
+                    AceErrorCode::UnauthorizedClient,
+                    "client has no access to this audience",
+                )
+            })?;
+
+        // Token update for an SPI_SA_RS collision at C (draft §2.1).
+        if let Some(cnf) = &req.req_cnf {
+            if cnf.cose_key.is_some() || cnf.kid.is_some() {
+                return Err(refuse(
+                    AceErrorCode::UnsupportedPopKey,
+                    "this AS issues Direct Provisioning tokens only",
+                ));
+            }
+            if cnf.ipsec.is_some() {
+                return Err(refuse(
+                    AceErrorCode::InvalidRequest,
+                    "req_cnf may carry an ipsec map with SPI_SA_RS only",
+                ));
+            }
+            if let Some(update) = &cnf.ipsec_update {
+                let new_spi = update.spi_sa_rs;
+                if new_spi < MIN_SPI {
+                    return Err(refuse(
+                        AceErrorCode::InvalidRequest,
+                        "a token update carries a valid SPI_SA_RS",
+                    ));
+                }
+                let key = (client.to_string(), audience.to_string());
+                let grant = self
+                    .grants
+                    .get(&key)
+                    .cloned()
+                    .filter(|g| g.exp > now)
+                    .ok_or_else(|| {
+                        refuse(AceErrorCode::InvalidGrant, "no current token to update")
+                    })?;
+                if new_spi == grant.spi_sa_c {
+                    return Err(refuse(
+                        AceErrorCode::InvalidRequest,
+                        "SPI_SA_RS must differ from SPI_SA_C",
+                    ));
+                }
+                self.stats.updates += 1;
+                return self.build(
+                    now,
+                    audience,
+                    grant.scope.clone(),
+                    grant.exp,
+                    grant.spi_sa_c,
+                    new_spi,
+                    grant.alg,
+                    grant.life,
+                    grant.seed,
+                    rng,
+                );
+            }
+        }
+
+        let scope = grant_scope(req.scope.as_ref(), policy)?;
+        let exp = now + self.token_lifetime;
+        let life = rs
+            .sa_life
+            .min(u32::try_from(self.token_lifetime).unwrap_or(u32::MAX));
+        let alg = rs.esp_alg;
+        let spi_sa_c = rng.random_range(MIN_SPI..=u32::MAX);
+        let spi_sa_rs = loop {
+            let s = rng.random_range(MIN_SPI..=u32::MAX);
+            if s != spi_sa_c {
+                break s;
+            }
+        };
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let seed = Seed::new(seed);
+        self.grants.insert(
+            (client.to_string(), audience.to_string()),
+            Grant {
+                scope: scope.clone(),
+                exp,
+                spi_sa_c,
+                alg,
+                life,
+                seed: seed.clone(),
+            },
+        );
+        self.build(
+            now, audience, scope, exp, spi_sa_c, spi_sa_rs, alg, life, seed, rng,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build<R: RngCore + CryptoRng>(
+        &mut self,
+        now: u64,
+        audience: &str,
+        scope: Scope,
+        exp: u64,
+        spi_sa_c: u32,
+        spi_sa_rs: u32,
+        alg: i64,
+        life: u32,
+        seed: Seed,
+        rng: &mut R,
+    ) -> Result<TokenResponse, AceErrorResponse> {
+        let rs = self
+            .rs
+            .get(audience)
+            .ok_or_else(|| refuse(AceErrorCode::InvalidRequest, "unknown audience"))?;
+        let ipsec = IpsecParams {
+            mode: Mode::Transport,
+            protocol: SecProtocol::Esp,
+            life,
+            ip_c: None,
+            ip_rs: None,
+            spi_sa_c: Some(spi_sa_c),
+            spi_sa_rs: Some(spi_sa_rs),
+            alg: Some(alg),
+            seed: Some(seed),
+        };
+        let cnf = Cnf {
+            ipsec: Some(ipsec),
+            ..Cnf::default()
+        };
+        self.cti_counter += 1;
+        let mut cti = self.cti_counter.to_be_bytes().to_vec();
+        let mut salt = [0u8; 4];
+        rng.fill_bytes(&mut salt);
+        cti.extend_from_slice(&salt);
+        let claims = Claims {
+            iss: Some(self.issuer.clone()),
+            aud: Some(audience.to_string()),
+            exp: Some(exp),
+            iat: Some(now),
+            cti: Some(cti),
+            scope: Some(scope),
+            ace_profile: Some(labels::ace_profile::COAP_IPSEC),
+            cnf: Some(cnf.clone()),
+            ..Claims::default()
+        };
+        let token = encrypt_token(&claims, &rs.token_key, rng)
+            .map_err(|_| refuse(AceErrorCode::InvalidRequest, "token could not be built"))?;
+        Ok(TokenResponse {
+            access_token: token,
+            expires_in: Some(exp.saturating_sub(now)),
+            ace_profile: Some(labels::ace_profile::COAP_IPSEC),
+            cnf: Some(cnf),
+            rs_cnf: None,
+            scope: None,
+        })
+    }
+}
+
+/// The granted scope: the request's scope within what the policy allows; the
+/// whole policy when the request names none (RFC 9200 §5.8.1 lets the AS use a default).
+fn grant_scope(requested: Option<&Scope>, policy: &Policy) -> Result<Scope, AceErrorResponse> {
+    let empty = || refuse(AceErrorCode::InvalidScope, "nothing requested is allowed");
+    match requested {
+        None if !policy.text.is_empty() => Ok(Scope::Text(policy.text.join(" "))),
+        None if !policy.aif.is_empty() => Ok(Scope::Aif(policy.aif.clone())),
+        None => Err(empty()),
+        Some(Scope::Text(s)) => {
+            let granted: Vec<&str> = s
+                .split(' ')
+                .filter(|t| policy.text.iter().any(|a| a == t))
+                .collect();
+            if granted.is_empty() {
+                return Err(empty());
+            }
+            Ok(Scope::Text(granted.join(" ")))
+        }
+        Some(Scope::Aif(entries)) => {
+            let granted: Vec<AifEntry> = entries
+                .iter()
+                .filter_map(|e| {
+                    let allowed: u64 = policy
+                        .aif
+                        .iter()
+                        .filter(|a| a.path == e.path)
+                        .fold(0, |m, a| m | a.methods);
+                    let m = e.methods & allowed;
+                    (m != 0).then(|| AifEntry {
+                        path: e.path.clone(),
+                        methods: m,
+                    })
+                })
+                .collect();
+            if granted.is_empty() {
+                return Err(empty());
+            }
+            Ok(Scope::Aif(granted))
+        }
+    }
+}

@@ -1,0 +1,713 @@
+//! The Client as a sans-IO host: each [`Access`] runs the profile's flow as a
+//! typed state machine (discovery → token → SA pair → `/authz-info` → resource).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use ace_coap::consts::APPLICATION_ACE_CBOR;
+use ace_coap::{Event, Method, Request, RequestId, Response, ResponseCode};
+use ace_core::authz_info::AuthzInfoRequest;
+use ace_core::cnf::Cnf;
+use ace_core::hints::AsCreationHints;
+use ace_core::ipsec::{IpsecParams, IpsecSpiUpdate, Mode, SecProtocol, Seed};
+use ace_core::labels;
+use ace_core::scope::Scope;
+use ace_core::token::{AceErrorResponse, TokenRequest, TokenResponse};
+use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer};
+use ipsec_dp::consts::NAT_T_PORT;
+use ipsec_dp::suite::EspSuite;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// The client's registration at its AS: where the AS is and the SA pair that protects C↔AS.
+pub struct AsRegistration {
+    /// The AS's ESP-in-UDP address.
+    pub esp_addr: SocketAddr,
+    /// The AS's CoAP port inside ESP.
+    pub coap_port: u16,
+    /// SPI of the client→AS SA and of the AS→client SA.
+    pub spi_c: u32,
+    pub spi_as: u32,
+    pub seed: Seed,
+    pub alg: i64,
+    /// The AS URI as RSs advertise it in their hints (to recognise it).
+    pub uri: Option<String>,
+}
+
+/// One resource access, with everything the flow may need.
+#[derive(Clone, Debug)]
+pub struct Access {
+    /// The RS's plain CoAP address (also its CoAP port inside ESP).
+    pub rs: SocketAddr,
+    /// The RS's ESP-in-UDP address (default: the RS's IP, port 4500).
+    pub rs_esp: Option<SocketAddr>,
+    /// Audience for the token request; None: learn it from the RS's 4.01 (discovery).
+    pub audience: Option<String>,
+    pub scope: Option<Scope>,
+    pub method: Method,
+    pub path: String,
+    pub payload: Vec<u8>,
+    pub content_format: Option<u16>,
+}
+
+/// A step of the flow, for transcripts.
+#[derive(Clone, Debug)]
+pub struct Step {
+    pub name: &'static str,
+    pub code: Option<String>,
+    pub detail: String,
+}
+
+/// Why an access failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{step}: no answer ({reason})")]
+    NoAnswer { step: &'static str, reason: String },
+    #[error("token request refused: {0:?}")]
+    TokenRefused(Box<AceErrorResponse>),
+    #[error("{step}: {code} {detail}")]
+    Refused {
+        step: &'static str,
+        code: String,
+        detail: String,
+    },
+    #[error("{step}: {detail}")]
+    Protocol { step: &'static str, detail: String },
+}
+
+/// The result of an access: the RS's final response and the steps taken.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub response: Response,
+    pub steps: Vec<Step>,
+}
+
+/// Identifies an access in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct OpId(pub u64);
+
+#[derive(Debug)]
+enum State {
+    Probing,
+    RequestingToken {
+        audience: String,
+        attempts: u32,
+    },
+    PostingToken {
+        pair: PairId,
+        exp: u64,
+        audience: String,
+    },
+    Requesting {
+        pair: PairId,
+    },
+}
+
+struct Op {
+    access: Access,
+    state: State,
+    steps: Vec<Step>,
+}
+
+/// An established channel to an RS.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub pair: PairId,
+    pub exp_unix: u64,
+    pub audience: String,
+}
+
+/// How often a collision of SPI_SA_RS may be answered with a token update.
+const MAX_TOKEN_ATTEMPTS: u32 = 3;
+
+pub struct ClientHost {
+    node: Node,
+    id: String,
+    as_pair: PairId,
+    as_port: u16,
+    as_uri: Option<String>,
+    ops: HashMap<OpId, Op>,
+    pending: HashMap<RequestId, OpId>,
+    sessions: HashMap<SocketAddr, Session>,
+    done: VecDeque<(OpId, Result<Outcome, ClientError>)>,
+    next_op: u64,
+    rng: StdRng,
+}
+
+impl ClientHost {
+    /// Installs the registration SA pair towards the AS.
+    pub fn new(
+        mut node: Node,
+        id: String,
+        reg: AsRegistration,
+        now: Instant,
+        rng_seed: Option<u64>,
+    ) -> Result<Self, String> {
+        let suite = EspSuite::from_cose_alg(reg.alg)
+            .ok_or_else(|| format!("alg {} is not supported", reg.alg))?;
+        let spec = dp_pair_spec(
+            DpRole::Client,
+            reg.seed.as_bytes(),
+            reg.spi_c,
+            reg.spi_as,
+            suite,
+            reg.esp_addr,
+            node.local_plain().ip(),
+            reg.esp_addr.ip(),
+            None,
+            "AS".to_string(),
+        )
+        .map_err(|e| e.to_string())?;
+        let as_pair = node.install_pair(now, spec).map_err(|e| e.to_string())?;
+        let rng = match rng_seed {
+            Some(s) => StdRng::seed_from_u64(s),
+            None => StdRng::from_os_rng(),
+        };
+        Ok(ClientHost {
+            node,
+            id,
+            as_pair,
+            as_port: reg.coap_port,
+            as_uri: reg.uri,
+            ops: HashMap::new(),
+            pending: HashMap::new(),
+            sessions: HashMap::new(),
+            done: VecDeque::new(),
+            next_op: 1,
+            rng,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    pub fn session(&self, rs: SocketAddr) -> Option<&Session> {
+        self.sessions.get(&rs)
+    }
+    /// Forgets the session with an RS and deletes its SA pair.
+    pub fn drop_session(&mut self, rs: SocketAddr) {
+        if let Some(s) = self.sessions.remove(&rs) {
+            self.node.remove_pair(s.pair);
+        }
+    }
+
+    /// Starts an access. The flow reuses a live session with the RS.
+    pub fn start(&mut self, now: Now, access: Access) -> OpId {
+        let id = OpId(self.next_op);
+        self.next_op += 1;
+        let session = self
+            .sessions
+            .get(&access.rs)
+            .filter(|s| s.exp_unix > now.unix)
+            .map(|s| s.pair);
+        let state = match session {
+            Some(pair) => State::Requesting { pair },
+            None => match access.audience.clone() {
+                Some(audience) => State::RequestingToken {
+                    audience,
+                    attempts: 0,
+                },
+                None => State::Probing,
+            },
+        };
+        self.ops.insert(
+            id,
+            Op {
+                access,
+                state,
+                steps: Vec::new(),
+            },
+        );
+        self.enter(now, id);
+        id
+    }
+
+    /// Finished accesses.
+    pub fn poll_done(&mut self) -> Option<(OpId, Result<Outcome, ClientError>)> {
+        self.done.pop_front()
+    }
+
+    /// Sends what the op's current state needs.
+    fn enter(&mut self, now: Now, id: OpId) {
+        let Some(op) = self.ops.get(&id) else { return };
+        let a = &op.access;
+        let (peer, req, alt) = match &op.state {
+            State::Probing => (Peer::Plain(a.rs), resource_request(a), None),
+            State::RequestingToken { audience, .. } => {
+                let mut tr = TokenRequest::new();
+                tr.audience = Some(audience.clone());
+                tr.scope = a.scope.clone();
+                (
+                    Peer::Secure {
+                        pair: self.as_pair,
+                        port: self.as_port,
+                    },
+                    token_request(&tr),
+                    None,
+                )
+            }
+            State::PostingToken { .. } => return, // sent by `got_token`
+            State::Requesting { pair } => (
+                Peer::Secure {
+                    pair: *pair,
+                    port: a.rs.port(),
+                },
+                resource_request(a),
+                None::<Peer>,
+            ),
+        };
+        self.send(now, id, peer, req, alt);
+    }
+
+    fn send(&mut self, now: Now, id: OpId, peer: Peer, req: Request, alt: Option<Peer>) {
+        let rid = self.node.endpoint().request(now.mono, peer, req, true);
+        if let Some(alt) = alt {
+            self.node.endpoint().expect_response_from(rid, alt);
+        }
+        self.pending.insert(rid, id);
+    }
+
+    fn step(
+        &mut self,
+        id: OpId,
+        name: &'static str,
+        code: Option<&ResponseCode>,
+        detail: impl Into<String>,
+    ) {
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.steps.push(Step {
+                name,
+                code: code.map(|c| c.as_dotted().to_string()),
+                detail: detail.into(),
+            });
+        }
+    }
+
+    fn finish(&mut self, id: OpId, r: Result<Response, ClientError>) {
+        if let Some(op) = self.ops.remove(&id) {
+            if let State::PostingToken { pair, .. } = op.state {
+                // The RS refused the token: the pair installed for it goes too.
+                if r.is_err() {
+                    self.node.remove_pair(pair);
+                }
+            }
+            self.done.push_back((
+                id,
+                r.map(|response| Outcome {
+                    response,
+                    steps: op.steps,
+                }),
+            ));
+        }
+    }
+
+    fn on_response(&mut self, now: Now, id: OpId, resp: Response) {
+        let Some(op) = self.ops.get(&id) else { return };
+        match &op.state {
+            State::Probing => {
+                if resp.code != ResponseCode::Unauthorized {
+                    self.step(
+                        id,
+                        "unauthorized request",
+                        Some(&resp.code),
+                        "resource answered without a token",
+                    );
+                    return self.finish(id, Ok(resp));
+                }
+                let hints = match AsCreationHints::from_cbor(&resp.payload) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return self.finish(
+                            id,
+                            Err(ClientError::Protocol {
+                                step: "discovery",
+                                detail: format!(
+                                    "4.01 without usable AS Request Creation Hints: {e}"
+                                ),
+                            }),
+                        )
+                    }
+                };
+                self.step(
+                    id,
+                    "unauthorized request",
+                    Some(&resp.code),
+                    format!("AS {} audience {:?}", hints.as_uri, hints.audience),
+                );
+                if let (Some(known), uri) = (&self.as_uri, &hints.as_uri) {
+                    if known != uri {
+                        return self.finish(
+                            id,
+                            Err(ClientError::Protocol {
+                                step: "discovery",
+                                detail: format!(
+                                    "RS names AS {uri}, this client is registered with {known}"
+                                ),
+                            }),
+                        );
+                    }
+                }
+                let Some(audience) = hints.audience.clone() else {
+                    return self.finish(
+                        id,
+                        Err(ClientError::Protocol {
+                            step: "discovery",
+                            detail: "hints carry no audience".into(),
+                        }),
+                    );
+                };
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.state = State::RequestingToken {
+                        audience,
+                        attempts: 0,
+                    };
+                }
+                self.enter(now, id);
+            }
+            State::RequestingToken { .. } => self.got_token(now, id, resp),
+            State::PostingToken {
+                pair,
+                exp,
+                audience,
+            } => {
+                let (pair, exp, audience) = (*pair, *exp, audience.clone());
+                if resp.code != ResponseCode::Created {
+                    let detail = String::from_utf8_lossy(&resp.payload).into_owned();
+                    self.step(id, "POST /authz-info", Some(&resp.code), detail.clone());
+                    return self.finish(
+                        id,
+                        Err(ClientError::Refused {
+                            step: "POST /authz-info",
+                            code: resp.code.as_dotted(),
+                            detail,
+                        }),
+                    );
+                }
+                self.step(
+                    id,
+                    "POST /authz-info",
+                    Some(&resp.code),
+                    "2.01 received over ESP: SA pair confirmed",
+                );
+                let rs = self.ops.get(&id).map(|o| o.access.rs);
+                if let Some(rs) = rs {
+                    if let Some(old) = self.sessions.insert(
+                        rs,
+                        Session {
+                            pair,
+                            exp_unix: exp,
+                            audience,
+                        },
+                    ) {
+                        if old.pair != pair {
+                            self.node.remove_pair(old.pair);
+                        }
+                    }
+                }
+                if let Some(op) = self.ops.get_mut(&id) {
+                    op.state = State::Requesting { pair };
+                }
+                self.enter(now, id);
+            }
+            State::Requesting { .. } => {
+                let (m, p) = self
+                    .ops
+                    .get(&id)
+                    .map(|o| (o.access.method, o.access.path.clone()))
+                    .unwrap_or((Method::Get, String::new()));
+                self.step(
+                    id,
+                    "resource request",
+                    Some(&resp.code),
+                    format!("{m:?} {p} over ESP"),
+                );
+                self.finish(id, Ok(resp));
+            }
+        }
+    }
+
+    /// The AS answered the token request: check it, install the pair, post the token.
+    fn got_token(&mut self, now: Now, id: OpId, resp: Response) {
+        if resp.code != ResponseCode::Created {
+            let err = AceErrorResponse::from_cbor(&resp.payload).map_err(|e| e.to_string());
+            self.step(id, "POST /token", Some(&resp.code), format!("{err:?}"));
+            return self.finish(
+                id,
+                Err(match err {
+                    Ok(e) => ClientError::TokenRefused(Box::new(e)),
+                    Err(d) => ClientError::Refused {
+                        step: "POST /token",
+                        code: resp.code.as_dotted(),
+                        detail: d,
+                    },
+                }),
+            );
+        }
+        let tr = match TokenResponse::from_cbor(&resp.payload) {
+            Ok(t) => t,
+            Err(e) => {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "POST /token",
+                        detail: format!("token response: {e}"),
+                    }),
+                )
+            }
+        };
+        let checked = check_dp(&tr);
+        let (ipsec, suite) = match checked {
+            Ok(v) => v,
+            Err(d) => {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "POST /token",
+                        detail: d,
+                    }),
+                )
+            }
+        };
+        let (Some(spi_c), Some(spi_rs), Some(seed)) =
+            (ipsec.spi_sa_c, ipsec.spi_sa_rs, ipsec.seed.as_ref())
+        else {
+            return self.finish(
+                id,
+                Err(ClientError::Protocol {
+                    step: "POST /token",
+                    detail: "incomplete ipsec".into(),
+                }),
+            );
+        };
+        let Some((audience, attempts, access)) = self.ops.get(&id).and_then(|op| match &op.state {
+            State::RequestingToken { audience, attempts } => {
+                Some((audience.clone(), *attempts, op.access.clone()))
+            }
+            _ => None,
+        }) else {
+            return;
+        };
+        self.step(
+            id,
+            "POST /token",
+            Some(&resp.code),
+            format!(
+                "token {} bytes, SPI_SA_C {spi_c:#010x}, SPI_SA_RS {spi_rs:#010x}, {}",
+                tr.access_token.len(),
+                suite.name()
+            ),
+        );
+        // draft §2.1: SPI_SA_RS must be free here; otherwise ask for a token update.
+        if self.node.spi_in_use(spi_rs) {
+            if attempts + 1 >= MAX_TOKEN_ATTEMPTS {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "POST /token",
+                        detail: "SPI_SA_RS keeps colliding".into(),
+                    }),
+                );
+            }
+            let fresh = loop {
+                let s: u32 = self.rng.random_range(256..=u32::MAX);
+                if !self.node.spi_in_use(s) && s != spi_c {
+                    break s;
+                }
+            };
+            self.step(
+                id,
+                "SPI_SA_RS collision",
+                None,
+                format!("{spi_rs:#010x} in use: token update asking for {fresh:#010x}"),
+            );
+            let Ok(spi_update) = IpsecSpiUpdate::new(fresh) else {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "POST /token",
+                        detail: "no valid SPI for the update".into(),
+                    }),
+                );
+            };
+            let mut update = TokenRequest::new();
+            update.audience = Some(audience.clone());
+            update.req_cnf = Some(Cnf {
+                ipsec_update: Some(spi_update),
+                ..Cnf::default()
+            });
+            if let Some(op) = self.ops.get_mut(&id) {
+                op.state = State::RequestingToken {
+                    audience,
+                    attempts: attempts + 1,
+                };
+            }
+            let peer = Peer::Secure {
+                pair: self.as_pair,
+                port: self.as_port,
+            };
+            return self.send(now, id, peer, token_request(&update), None);
+        }
+        let exp = now.unix + tr.expires_in.unwrap_or(u64::from(ipsec.life));
+        let life = Duration::from_secs(u64::from(ipsec.life).min(exp.saturating_sub(now.unix)));
+        let rs_esp = access
+            .rs_esp
+            .unwrap_or(SocketAddr::new(access.rs.ip(), NAT_T_PORT));
+        let spec = match dp_pair_spec(
+            DpRole::Client,
+            seed.as_bytes(),
+            spi_c,
+            spi_rs,
+            suite,
+            rs_esp,
+            self.node.local_plain().ip(),
+            access.rs.ip(),
+            Some(life),
+            format!("{audience} via token"),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "SA pair",
+                        detail: e.to_string(),
+                    }),
+                )
+            }
+        };
+        let pair = match self.node.install_pair(now.mono, spec) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "SA pair",
+                        detail: e.to_string(),
+                    }),
+                )
+            }
+        };
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::PostingToken {
+                pair,
+                exp,
+                audience,
+            };
+        }
+        let upload = AuthzInfoRequest {
+            access_token: tr.access_token,
+            esp_udp_port: Some(self.node.local_esp().port()),
+        };
+        let req = Request {
+            method: Method::Post,
+            path: "/authz-info".into(),
+            query: Vec::new(),
+            content_format: Some(APPLICATION_ACE_CBOR),
+            payload: upload.to_cbor(),
+        };
+        // draft §3.3.1: the 2.01 comes back over the SA pair just installed.
+        self.send(
+            now,
+            id,
+            Peer::Plain(access.rs),
+            req,
+            Some(Peer::Secure {
+                pair,
+                port: access.rs.port(),
+            }),
+        );
+    }
+}
+
+/// The token response must be this profile's Direct Provisioning (draft §3.3).
+fn check_dp(tr: &TokenResponse) -> Result<(IpsecParams, EspSuite), String> {
+    if tr.ace_profile != Some(labels::ace_profile::COAP_IPSEC) {
+        return Err(format!(
+            "ace_profile {:?} is not coap_ipsec",
+            tr.ace_profile
+        ));
+    }
+    let cnf = tr.cnf.as_ref().ok_or("token response has no cnf")?;
+    let ipsec = cnf.ipsec.clone().ok_or("cnf has no ipsec structure")?;
+    if cnf.cose_key.is_some() || cnf.kmp.is_some() {
+        return Err("only Direct Provisioning is supported by this client".into());
+    }
+    if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
+        return Err("only ESP transport mode is supported by this client".into());
+    }
+    let alg = ipsec.alg.ok_or("ipsec has no alg")?;
+    let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| format!("alg {alg} not supported"))?;
+    Ok((ipsec, suite))
+}
+
+fn resource_request(a: &Access) -> Request {
+    Request {
+        method: a.method,
+        path: a.path.clone(),
+        query: Vec::new(),
+        content_format: a.content_format,
+        payload: a.payload.clone(),
+    }
+}
+
+fn token_request(tr: &TokenRequest) -> Request {
+    Request {
+        method: Method::Post,
+        path: "/token".into(),
+        query: Vec::new(),
+        content_format: Some(APPLICATION_ACE_CBOR),
+        payload: tr.to_cbor(),
+    }
+}
+
+impl Host for ClientHost {
+    fn node(&mut self) -> &mut Node {
+        &mut self.node
+    }
+    fn node_ref(&self) -> &Node {
+        &self.node
+    }
+    fn on_event(&mut self, now: Now, event: NodeEvent) {
+        match event {
+            NodeEvent::Coap(Event::Response { id, response, .. }) => {
+                if let Some(op) = self.pending.remove(&id) {
+                    self.on_response(now, op, response);
+                }
+            }
+            NodeEvent::Coap(Event::Failed { id, reason, .. }) => {
+                if let Some(op) = self.pending.remove(&id) {
+                    let step = match self.ops.get(&op).map(|o| &o.state) {
+                        Some(State::Probing) => "unauthorized request",
+                        Some(State::RequestingToken { .. }) => "POST /token",
+                        Some(State::PostingToken { .. }) => "POST /authz-info",
+                        _ => "resource request",
+                    };
+                    self.finish(
+                        op,
+                        Err(ClientError::NoAnswer {
+                            step,
+                            reason: format!("{reason:?}"),
+                        }),
+                    );
+                }
+            }
+            NodeEvent::Coap(Event::Request { id, peer, .. }) => {
+                // A client serves nothing.
+                let _ = self.node.endpoint().respond(
+                    now.mono,
+                    id,
+                    Response {
+                        code: ResponseCode::NotFound,
+                        content_format: None,
+                        payload: Vec::new(),
+                    },
+                );
+                tracing::debug!(?peer, "client got a request");
+            }
+            NodeEvent::PairExpired(pair) => {
+                self.sessions.retain(|_, s| s.pair != pair);
+            }
+        }
+    }
+}

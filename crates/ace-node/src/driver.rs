@@ -1,0 +1,123 @@
+//! The thin tokio driver: two UDP sockets around a [`Host`].
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::UdpSocket;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::host::{handle_timeout, next_timeout, process, Host, Now};
+use crate::node::{Interface, Transmit};
+
+/// A host running on real sockets.
+pub struct Running<H: Host> {
+    host: Arc<Mutex<H>>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+    pub plain_addr: SocketAddr,
+    pub esp_addr: SocketAddr,
+}
+
+/// Binds the two sockets a node needs. Port 0 picks an ephemeral port.
+pub async fn bind(plain: SocketAddr, esp: SocketAddr) -> std::io::Result<(UdpSocket, UdpSocket)> {
+    let p = UdpSocket::bind(plain).await?;
+    let e = UdpSocket::bind(esp).await?;
+    Ok((p, e))
+}
+
+impl<H: Host> Running<H> {
+    /// Starts the event loop. The host's node must have been built with the
+    /// sockets' local addresses.
+    pub fn spawn(host: H, plain: UdpSocket, esp: UdpSocket) -> std::io::Result<Self> {
+        let plain_addr = plain.local_addr()?;
+        let esp_addr = esp.local_addr()?;
+        let host = Arc::new(Mutex::new(host));
+        let wake = Arc::new(Notify::new());
+        let task = tokio::spawn(run(host.clone(), wake.clone(), plain, esp));
+        Ok(Running {
+            host,
+            wake,
+            task,
+            plain_addr,
+            esp_addr,
+        })
+    }
+
+    /// Locks the host (never held across an await inside the driver).
+    pub fn lock(&self) -> MutexGuard<'_, H> {
+        lock(&self.host)
+    }
+
+    /// Runs `f` on the host and wakes the loop so that what it queued is sent.
+    pub fn with<R>(&self, f: impl FnOnce(&mut H, Now) -> R) -> R {
+        let r = {
+            let mut h = self.lock();
+            f(&mut h, Now::system())
+        };
+        self.wake.notify_one();
+        r
+    }
+
+    pub fn shutdown(self) {
+        self.task.abort();
+    }
+}
+
+fn lock<H>(m: &Mutex<H>) -> MutexGuard<'_, H> {
+    // A panic inside a host is a bug; keep serving the other peers.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, esp: UdpSocket) {
+    let mut buf_p = vec![0u8; 65_535];
+    let mut buf_e = vec![0u8; 65_535];
+    loop {
+        let deadline = next_timeout(&*lock(&host));
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let txs: Vec<Transmit> = tokio::select! {
+            r = plain.recv_from(&mut buf_p) => {
+                let mut h = lock(&host);
+                let now = Now::system();
+                match r {
+                    Ok((n, from)) => h.node().handle_datagram(now.mono, Interface::Plain, from, &buf_p[..n]),
+                    Err(e) => tracing::debug!(error = %e, "plain socket receive error"),
+                }
+                process(&mut *h, now)
+            }
+            r = esp.recv_from(&mut buf_e) => {
+                let mut h = lock(&host);
+                let now = Now::system();
+                match r {
+                    Ok((n, from)) => h.node().handle_datagram(now.mono, Interface::Esp, from, &buf_e[..n]),
+                    Err(e) => tracing::debug!(error = %e, "ESP socket receive error"),
+                }
+                process(&mut *h, now)
+            }
+            _ = sleep => {
+                let mut h = lock(&host);
+                let now = Now::system();
+                handle_timeout(&mut *h, now);
+                process(&mut *h, now)
+            }
+            _ = wake.notified() => {
+                let mut h = lock(&host);
+                process(&mut *h, Now::system())
+            }
+        };
+        for t in txs {
+            let sock = match t.iface {
+                Interface::Plain => &plain,
+                Interface::Esp => &esp,
+            };
+            if let Err(e) = sock.send_to(&t.payload, t.to).await {
+                tracing::warn!(to = %t.to, error = %e, "send failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,579 @@
+//! The sans-IO host: one CoAP endpoint reachable over two interfaces.
+//!
+//! * the **plain** interface: CoAP over UDP (RFC 7252), used only for what the
+//!   profile leaves unprotected (`POST /authz-info`, the 4.01 with AS Request
+//!   Creation Hints);
+//! * the **ESP** interface: ESP in UDP (RFC 3948), transport mode: each ESP
+//!   payload is a UDP datagram (Next Header 17) between the two CoAP ports.
+//!
+//! A CoAP peer is therefore either [`Peer::Plain`] (a UDP address) or
+//! [`Peer::Secure`] (an installed SA pair plus the peer's inner UDP port). The
+//! node owns the SAD; hosts (AS, RS, Client) install and remove SA pairs and
+//! answer CoAP events. No sockets, no clocks: datagrams and time come in,
+//! [`Transmit`]s and [`NodeEvent`]s go out.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ace_coap::{Endpoint, Event};
+use ipsec_dp::consts::IPPROTO_UDP;
+use ipsec_dp::encap::{classify, Classified};
+use ipsec_dp::keys::SaKeys;
+use ipsec_dp::sa::{InboundSa, OutboundSa};
+use ipsec_dp::sad::Sad;
+use ipsec_dp::transport::{parse_udp, write_udp};
+
+use crate::tap::{Direction, Tap, TapRecord};
+
+/// Identifies an installed SA pair inside one node.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PairId(pub u64);
+
+impl fmt::Debug for PairId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pair#{}", self.0)
+    }
+}
+
+/// Where a CoAP message comes from or goes to.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Peer {
+    /// Unprotected CoAP over UDP.
+    Plain(SocketAddr),
+    /// CoAP inside the SA pair `pair`; `port` is the peer's inner UDP port.
+    Secure { pair: PairId, port: u16 },
+}
+
+/// Which UDP socket a datagram uses.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Interface {
+    /// Plain CoAP.
+    Plain,
+    /// ESP in UDP (RFC 3948).
+    Esp,
+}
+
+/// A datagram for the driver to send.
+#[derive(Clone, Debug)]
+pub struct Transmit {
+    pub iface: Interface,
+    pub to: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// What the node tells its host.
+#[derive(Debug)]
+pub enum NodeEvent {
+    Coap(Event<Peer>),
+    /// The SA pair reached its hard lifetime and was removed (RFC 4301 §4.4.2.1).
+    PairExpired(PairId),
+}
+
+/// Everything needed to install an SA pair in transport mode.
+pub struct SaPairSpec {
+    /// SPI of the inbound SA (the one the peer uses towards us).
+    pub spi_in: u32,
+    pub keys_in: SaKeys,
+    /// SPI of the outbound SA.
+    pub spi_out: u32,
+    pub keys_out: SaKeys,
+    /// The peer's ESP-in-UDP address; updated from authenticated packets (RFC 3948 NAT-T).
+    pub peer_esp: SocketAddr,
+    /// Inner addresses for the UDP pseudo-header of transport mode.
+    pub local_ip: IpAddr,
+    pub peer_ip: IpAddr,
+    /// Hard lifetime of both SAs.
+    pub lifetime: Option<Duration>,
+    /// A human label for logs ("client1→rs1", "token 3fa2…").
+    pub label: String,
+}
+
+/// Public view of an installed pair.
+#[derive(Clone, Debug)]
+pub struct PairInfo {
+    pub id: PairId,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub peer_esp: SocketAddr,
+    pub label: String,
+}
+
+struct PairState {
+    spi_in: u32,
+    out: OutboundSa,
+    peer_esp: SocketAddr,
+    local_ip: IpAddr,
+    peer_ip: IpAddr,
+    label: String,
+    expires: Option<Instant>,
+}
+
+/// Why installing a pair failed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InstallError {
+    #[error("SPI {0:#010x} is already in use in this node's SAD")]
+    SpiInUse(u32),
+    #[error("the SA pair could not be installed: {0}")]
+    Invalid(String),
+}
+
+/// Counters of the node's own decisions (the SAD counts ESP drops by reason).
+#[derive(Clone, Debug, Default)]
+pub struct NodeCounters {
+    pub esp_in: u64,
+    pub esp_out: u64,
+    pub plain_in: u64,
+    pub plain_out: u64,
+    /// ESP payload that is not UDP (Next Header ≠ 17).
+    pub inner_not_udp: u64,
+    /// Inner UDP header malformed.
+    pub inner_malformed: u64,
+    /// Inner UDP datagram for a port nobody listens on.
+    pub inner_wrong_port: u64,
+    /// IKE messages (non-ESP marker) arriving while no IKE responder is attached.
+    pub ike_unhandled: u64,
+    /// NAT-keepalives (RFC 3948 §2.3).
+    pub keepalives: u64,
+    /// Datagrams on the ESP port that are neither ESP, IKE nor keepalive.
+    pub encap_malformed: u64,
+    /// CoAP messages that could not be sealed (expired SA, sequence exhausted, pair gone).
+    pub seal_failures: u64,
+}
+
+/// The sans-IO host.
+pub struct Node {
+    name: String,
+    local_plain: SocketAddr,
+    local_esp: SocketAddr,
+    endpoint: Endpoint<Peer>,
+    sad: Sad,
+    pairs: HashMap<PairId, PairState>,
+    by_spi: HashMap<u32, PairId>,
+    next_pair: u64,
+    events: VecDeque<NodeEvent>,
+    counters: NodeCounters,
+    tap: Tap,
+    scratch: Vec<u8>,
+}
+
+const MAX_DATAGRAM: usize = 65_535;
+
+impl Node {
+    /// A node whose plain CoAP socket is `local_plain` and ESP-in-UDP socket is
+    /// `local_esp`. The inner CoAP port of transport mode is `local_plain.port()`.
+    pub fn new(
+        name: impl Into<String>,
+        local_plain: SocketAddr,
+        local_esp: SocketAddr,
+        coap: ace_coap::Config,
+        seed: u64,
+    ) -> Self {
+        Node {
+            name: name.into(),
+            local_plain,
+            local_esp,
+            endpoint: Endpoint::new(coap, seed),
+            sad: Sad::new(),
+            pairs: HashMap::new(),
+            by_spi: HashMap::new(),
+            next_pair: 1,
+            events: VecDeque::new(),
+            counters: NodeCounters::default(),
+            tap: Tap::default(),
+            scratch: vec![0; MAX_DATAGRAM],
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn local_plain(&self) -> SocketAddr {
+        self.local_plain
+    }
+    pub fn local_esp(&self) -> SocketAddr {
+        self.local_esp
+    }
+    /// The inner UDP port CoAP uses inside ESP (transport mode).
+    pub fn coap_port(&self) -> u16 {
+        self.local_plain.port()
+    }
+    pub fn endpoint(&mut self) -> &mut Endpoint<Peer> {
+        &mut self.endpoint
+    }
+    pub fn sad(&self) -> &Sad {
+        &self.sad
+    }
+    pub fn counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+    pub fn tap(&mut self) -> &mut Tap {
+        &mut self.tap
+    }
+
+    /// Is `spi` already an inbound SPI here? (draft §2.1 collision checks)
+    pub fn spi_in_use(&self, spi: u32) -> bool {
+        self.sad.contains_spi(spi)
+    }
+
+    /// Installs an SA pair; nothing changes on error.
+    pub fn install_pair(&mut self, now: Instant, spec: SaPairSpec) -> Result<PairId, InstallError> {
+        if self.sad.contains_spi(spec.spi_in) {
+            return Err(InstallError::SpiInUse(spec.spi_in));
+        }
+        let inbound = InboundSa::new(spec.spi_in, spec.keys_in, now, spec.lifetime)
+            .map_err(|e| InstallError::Invalid(e.to_string()))?;
+        let out = OutboundSa::new(spec.spi_out, spec.keys_out, now, spec.lifetime)
+            .map_err(|e| InstallError::Invalid(e.to_string()))?;
+        self.sad
+            .insert_inbound(inbound)
+            .map_err(|_| InstallError::SpiInUse(spec.spi_in))?;
+        let id = PairId(self.next_pair);
+        self.next_pair += 1;
+        tracing::info!(
+            node = %self.name, pair = ?id, spi_in = format_args!("{:#010x}", spec.spi_in),
+            spi_out = format_args!("{:#010x}", spec.spi_out), peer = %spec.peer_esp,
+            label = %spec.label, "SA pair installed"
+        );
+        self.by_spi.insert(spec.spi_in, id);
+        self.pairs.insert(
+            id,
+            PairState {
+                spi_in: spec.spi_in,
+                out,
+                peer_esp: spec.peer_esp,
+                local_ip: spec.local_ip,
+                peer_ip: spec.peer_ip,
+                label: spec.label,
+                expires: spec.lifetime.map(|l| now + l),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Deletes both SAs of a pair (RFC 4301 §4.4.2). Returns whether it existed.
+    pub fn remove_pair(&mut self, id: PairId) -> bool {
+        match self.pairs.remove(&id) {
+            Some(p) => {
+                self.sad.remove_inbound(p.spi_in);
+                self.by_spi.remove(&p.spi_in);
+                tracing::info!(node = %self.name, pair = ?id, label = %p.label, "SA pair removed");
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn pair(&self, id: PairId) -> Option<PairInfo> {
+        self.pairs.get(&id).map(|p| PairInfo {
+            id,
+            spi_in: p.spi_in,
+            spi_out: p.out.spi(),
+            peer_esp: p.peer_esp,
+            label: p.label.clone(),
+        })
+    }
+
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// A datagram arrived on `iface` from `from`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        iface: Interface,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        match iface {
+            Interface::Plain => {
+                self.counters.plain_in += 1;
+                self.tap.record(TapRecord::plain(Direction::In, from, data));
+                self.endpoint.handle_datagram(now, Peer::Plain(from), data);
+            }
+            Interface::Esp => self.handle_esp_port(now, from, data),
+        }
+        self.drain_endpoint_events();
+    }
+
+    fn handle_esp_port(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let esp = match classify(data) {
+            Ok(Classified::Esp(esp)) => esp,
+            Ok(Classified::Keepalive) => {
+                self.counters.keepalives += 1;
+                return;
+            }
+            Ok(Classified::Ike(_)) => {
+                self.counters.ike_unhandled += 1;
+                log_drop(
+                    &self.name,
+                    "ike-unhandled",
+                    self.counters.ike_unhandled,
+                    from,
+                    None,
+                );
+                return;
+            }
+            Err(_) => {
+                self.counters.encap_malformed += 1;
+                log_drop(
+                    &self.name,
+                    "encap-malformed",
+                    self.counters.encap_malformed,
+                    from,
+                    None,
+                );
+                return;
+            }
+        };
+        let Node {
+            sad,
+            pairs,
+            by_spi,
+            endpoint,
+            counters,
+            tap,
+            name,
+            scratch,
+            local_plain,
+            ..
+        } = self;
+        let len = esp.len().min(scratch.len());
+        scratch[..len].copy_from_slice(&esp[..len]);
+        let (spi, opened) = match sad.open(now, &mut scratch[..len]) {
+            Ok(v) => v,
+            Err(reason) => {
+                let spi = esp
+                    .get(..4)
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let n = sad.drops().get(reason);
+                log_drop(name, reason.as_str(), n, from, spi);
+                return;
+            }
+        };
+        counters.esp_in += 1;
+        if opened.next_header != IPPROTO_UDP {
+            counters.inner_not_udp += 1;
+            log_drop(
+                name,
+                "inner-not-udp",
+                counters.inner_not_udp,
+                from,
+                Some(spi),
+            );
+            return;
+        }
+        let udp = match parse_udp(opened.payload) {
+            Ok(u) => u,
+            Err(_) => {
+                counters.inner_malformed += 1;
+                log_drop(
+                    name,
+                    "inner-malformed",
+                    counters.inner_malformed,
+                    from,
+                    Some(spi),
+                );
+                return;
+            }
+        };
+        if udp.dst_port != local_plain.port() {
+            counters.inner_wrong_port += 1;
+            log_drop(
+                name,
+                "inner-wrong-port",
+                counters.inner_wrong_port,
+                from,
+                Some(spi),
+            );
+            return;
+        }
+        let Some(&pair) = by_spi.get(&spi) else {
+            // The SAD and the pair table are updated together; this cannot
+            // happen, but peer input must never panic.
+            counters.inner_wrong_port += 1;
+            return;
+        };
+        if let Some(p) = pairs.get_mut(&pair) {
+            // RFC 3948 §3.5 / RFC 7296 §2.23: follow the peer's address as
+            // seen on authenticated packets (NAT rebinding).
+            if p.peer_esp != from {
+                tracing::info!(node = %name, pair = ?pair, old = %p.peer_esp, new = %from, "peer ESP address updated");
+                p.peer_esp = from;
+            }
+        }
+        tap.record(TapRecord::esp(
+            Direction::In,
+            from,
+            data.len(),
+            udp.payload,
+            Some(pair),
+        ));
+        endpoint.handle_datagram(
+            now,
+            Peer::Secure {
+                pair,
+                port: udp.src_port,
+            },
+            udp.payload,
+        );
+    }
+
+    fn drain_endpoint_events(&mut self) {
+        while let Some(ev) = self.endpoint.poll_event() {
+            self.events.push_back(NodeEvent::Coap(ev));
+        }
+    }
+
+    /// Expires SAs and CoAP timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.endpoint.handle_timeout(now);
+        self.drain_endpoint_events();
+        let expired: Vec<PairId> = self
+            .pairs
+            .iter()
+            .filter(|(_, p)| p.expires.is_some_and(|e| e <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.remove_pair(id);
+            self.events.push_back(NodeEvent::PairExpired(id));
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let sa = self.pairs.values().filter_map(|p| p.expires).min();
+        match (self.endpoint.poll_timeout(), sa) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.drain_endpoint_events();
+        self.events.pop_front()
+    }
+
+    /// The next datagram to send, sealing CoAP for secure peers.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        loop {
+            let (peer, coap) = self.endpoint.poll_transmit()?;
+            match peer {
+                Peer::Plain(to) => {
+                    self.counters.plain_out += 1;
+                    self.tap.record(TapRecord::plain(Direction::Out, to, &coap));
+                    return Some(Transmit {
+                        iface: Interface::Plain,
+                        to,
+                        payload: coap,
+                    });
+                }
+                Peer::Secure { pair, port } => match self.seal(now, pair, port, &coap) {
+                    Ok(t) => return Some(t),
+                    Err(why) => {
+                        self.counters.seal_failures += 1;
+                        tracing::warn!(node = %self.name, pair = ?pair, %why, "CoAP message not sent: cannot seal");
+                    }
+                },
+            }
+        }
+    }
+
+    fn seal(
+        &mut self,
+        now: Instant,
+        id: PairId,
+        port: u16,
+        coap: &[u8],
+    ) -> Result<Transmit, String> {
+        let coap_port = self.local_plain.port();
+        let p = self
+            .pairs
+            .get_mut(&id)
+            .ok_or_else(|| "SA pair no longer installed".to_string())?;
+        let inner_len = write_udp(
+            coap_port,
+            port,
+            p.local_ip,
+            p.peer_ip,
+            coap,
+            &mut self.scratch,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut out = vec![0u8; p.out.sealed_len(inner_len)];
+        let n = p
+            .out
+            .seal(now, IPPROTO_UDP, &self.scratch[..inner_len], &mut out)
+            .map_err(|e| e.to_string())?;
+        out.truncate(n);
+        self.counters.esp_out += 1;
+        let mut rec = TapRecord::esp(Direction::Out, p.peer_esp, n, coap, Some(id));
+        if self.tap.capturing() {
+            rec.bytes = Some(out.clone());
+        }
+        self.tap.record(rec);
+        Ok(Transmit {
+            iface: Interface::Esp,
+            to: p.peer_esp,
+            payload: out,
+        })
+    }
+}
+
+/// Every rejected datagram is counted by its owner; the first ten of each
+/// reason and then every power of two are logged, so a flood cannot flood the
+/// log while no drop goes unreported.
+fn log_drop(node: &str, reason: &str, count: u64, from: SocketAddr, spi: Option<u32>) {
+    let spi = spi
+        .map(|s| format!("{s:#010x}"))
+        .unwrap_or_else(|| "-".into());
+    if count <= 10 || count.is_power_of_two() {
+        tracing::warn!(%node, %reason, %from, %spi, count, "ESP-port datagram dropped");
+    } else {
+        tracing::debug!(%node, %reason, %from, %spi, count, "ESP-port datagram dropped");
+    }
+}
+
+/// Which side of a Direct-Provisioning SA pair a node is (draft §2.1): the
+/// Client owns SA-C as outbound, the Resource Server (or the AS, for the
+/// registration pair) owns it as inbound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DpRole {
+    Client,
+    Server,
+}
+
+/// Derives the SA pair from a seed (the profile's KDF, `ipsec_dp::kdf::derive_dp_sa_pair`)
+/// and lays it out for `role`.
+#[allow(clippy::too_many_arguments)]
+pub fn dp_pair_spec(
+    role: DpRole,
+    seed: &[u8],
+    spi_sa_c: u32,
+    spi_sa_rs: u32,
+    suite: ipsec_dp::suite::EspSuite,
+    peer_esp: SocketAddr,
+    local_ip: IpAddr,
+    peer_ip: IpAddr,
+    lifetime: Option<Duration>,
+    label: String,
+) -> Result<SaPairSpec, ipsec_dp::error::KdfError> {
+    let (keys_c, keys_rs) = ipsec_dp::kdf::derive_dp_sa_pair(seed, spi_sa_c, spi_sa_rs, suite)?;
+    let (spi_in, keys_in, spi_out, keys_out) = match role {
+        DpRole::Client => (spi_sa_rs, keys_rs, spi_sa_c, keys_c),
+        DpRole::Server => (spi_sa_c, keys_c, spi_sa_rs, keys_rs),
+    };
+    Ok(SaPairSpec {
+        spi_in,
+        keys_in,
+        spi_out,
+        keys_out,
+        peer_esp,
+        local_ip,
+        peer_ip,
+        lifetime,
+        label,
+    })
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property, vector and integration tests of every
+# crate, the demo end to end, and a short run of every fuzz target.
+# Installs what it needs (cargo-fuzz) itself; safe to run on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+
+echo "== cargo test (workspace, all targets) =="
+cargo test --workspace --all-targets --locked
+
+echo "== doc tests =="
+cargo test --workspace --doc --locked
+
+echo "== demo (release build, as a user runs it) =="
+cargo run --release --locked -- demo --json > target/demo.json
+python3 - <<'PY'
+import json, sys
+r = json.load(open("target/demo.json"))
+bad = [(m, s["name"]) for m, mr in r["methods"].items() for s in mr["steps"] if not s["ok"]]
+print("demo steps:", sum(len(mr["steps"]) for mr in r["methods"].values()), "failed:", bad)
+sys.exit(0 if r["ok"] and not bad else 1)
+PY
+
+echo "== fuzz smoke (${FUZZ_SECONDS}s per target) =="
+scripts/fuzz-smoke.sh "$FUZZ_SECONDS"
+echo "all test stages passed"

@@ -1,0 +1,552 @@
+//! TOML configuration of the AS, RS and Client. Every error names the file,
+//! the key and what is wrong; nothing starts on an invalid configuration.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ace_core::cwt::TokenKey;
+use ace_core::ipsec::Seed;
+use ace_core::scope::AifEntry;
+use serde::Deserialize;
+
+/// A configuration error: which file, which key, what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {key}: {msg}", file.display())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub key: String,
+    pub msg: String,
+}
+
+fn err(file: &Path, key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+/// Reads and parses a TOML file into `T`, naming the key on type errors.
+fn load<T: for<'de> Deserialize<'de>>(file: &Path) -> Result<T, ConfigError> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| err(file, "-", format!("cannot read: {e}")))?;
+    parse(file, &text)
+}
+
+pub fn parse<T: for<'de> Deserialize<'de>>(file: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        // toml's message carries line, column and the offending key.
+        let msg = e.message().to_string();
+        let key = e
+            .span()
+            .and_then(|s| text.get(..s.start))
+            .map(|before| format!("line {}", before.lines().count().max(1)))
+            .unwrap_or_else(|| "-".into());
+        err(file, key, msg)
+    })
+}
+
+/// COSE algorithm names accepted in configuration files (RFC 9053 ids).
+pub fn alg_id(file: &Path, key: &str, name: &str) -> Result<i64, ConfigError> {
+    match name {
+        "A128GCM" => Ok(1),
+        "A256GCM" => Ok(3),
+        "AES-CCM-16-64-128" => Ok(10),
+        "AES-CCM-16-64-256" => Ok(11),
+        other => Err(err(file, key, format!("unknown algorithm {other:?}; use A128GCM, A256GCM, AES-CCM-16-64-128 or AES-CCM-16-64-256"))),
+    }
+}
+
+pub fn alg_name(id: i64) -> &'static str {
+    match id {
+        1 => "A128GCM",
+        3 => "A256GCM",
+        10 => "AES-CCM-16-64-128",
+        11 => "AES-CCM-16-64-256",
+        _ => "unknown",
+    }
+}
+
+fn hex_bytes(file: &Path, key: &str, s: &str, len: Option<usize>) -> Result<Vec<u8>, ConfigError> {
+    let b = hex::decode(s).map_err(|e| err(file, key, format!("not hex: {e}")))?;
+    if let Some(n) = len {
+        if b.len() != n {
+            return Err(err(
+                file,
+                key,
+                format!("expected {} hex digits ({n} bytes), got {}", 2 * n, s.len()),
+            ));
+        }
+    }
+    Ok(b)
+}
+
+fn seed(file: &Path, key: &str, s: &str) -> Result<Seed, ConfigError> {
+    let b = hex_bytes(file, key, s, Some(32))?;
+    let mut a = [0u8; 32];
+    a.copy_from_slice(&b);
+    Ok(Seed::new(a))
+}
+
+fn spi(file: &Path, key: &str, v: u32) -> Result<u32, ConfigError> {
+    if v < 256 {
+        return Err(err(
+            file,
+            key,
+            format!("SPI {v} is reserved (RFC 4303 §2.1: 0–255)"),
+        ));
+    }
+    Ok(v)
+}
+
+/// AIF method names (RFC 9237 bits).
+pub fn methods(file: &Path, key: &str, names: &[String]) -> Result<u64, ConfigError> {
+    let mut m = 0;
+    for n in names {
+        m |= match n.to_ascii_uppercase().as_str() {
+            "GET" => 1 << 0,
+            "POST" => 1 << 1,
+            "PUT" => 1 << 2,
+            "DELETE" => 1 << 3,
+            "FETCH" => 1 << 4,
+            "PATCH" => 1 << 5,
+            "IPATCH" => 1 << 6,
+            other => return Err(err(file, key, format!("unknown method {other:?}"))),
+        };
+    }
+    if m == 0 {
+        return Err(err(file, key, "at least one method"));
+    }
+    Ok(m)
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AifToml {
+    pub path: String,
+    pub methods: Vec<String>,
+}
+
+fn aif(file: &Path, key: &str, list: &[AifToml]) -> Result<Vec<AifEntry>, ConfigError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            if !a.path.starts_with('/') {
+                return Err(err(file, format!("{key}[{i}].path"), "must start with /"));
+            }
+            Ok(AifEntry {
+                path: a.path.clone(),
+                methods: methods(file, &format!("{key}[{i}].methods"), &a.methods)?,
+            })
+        })
+        .collect()
+}
+
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TokenKeyToml {
+    /// Key identifier (text).
+    pub kid: String,
+    /// Hex key: 16 bytes.
+    pub key: String,
+    /// A128GCM or AES-CCM-16-64-128.
+    pub alg: String,
+}
+
+fn token_key(file: &Path, key: &str, t: &TokenKeyToml) -> Result<TokenKey, ConfigError> {
+    let alg = alg_id(file, &format!("{key}.alg"), &t.alg)?;
+    if alg != 1 && alg != 10 {
+        return Err(err(
+            file,
+            format!("{key}.alg"),
+            "tokens are encrypted with A128GCM or AES-CCM-16-64-128",
+        ));
+    }
+    let k = hex_bytes(file, &format!("{key}.key"), &t.key, Some(16))?;
+    let alg = ace_core::cwt::ContentAlg::from_id(alg)
+        .ok_or_else(|| err(file, format!("{key}.alg"), "unsupported token algorithm"))?;
+    TokenKey::new(t.kid.as_bytes().to_vec(), alg, &k).map_err(|e| err(file, key, e.to_string()))
+}
+
+// ---------------------------------------------------------------- AS
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AsToml {
+    pub issuer: String,
+    /// Plain CoAP socket; its port is also the AS's CoAP port inside ESP.
+    pub listen: SocketAddr,
+    /// ESP-in-UDP socket (RFC 3948).
+    pub esp_listen: SocketAddr,
+    #[serde(default = "default_lifetime")]
+    pub token_lifetime: u64,
+    #[serde(default)]
+    pub rs: Vec<RsRegToml>,
+    #[serde(default)]
+    pub client: Vec<ClientRegToml>,
+    #[serde(default)]
+    pub policy: Vec<PolicyToml>,
+}
+
+fn default_lifetime() -> u64 {
+    3600
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RsRegToml {
+    pub audience: String,
+    pub token_key: TokenKeyToml,
+    /// ESP transform for SA pairs with this RS.
+    pub esp_alg: String,
+    #[serde(default = "default_sa_life")]
+    pub sa_life: u32,
+}
+
+fn default_sa_life() -> u32 {
+    3600
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRegToml {
+    pub id: String,
+    /// SPI of the client→AS SA.
+    pub spi_c: u32,
+    /// SPI of the AS→client SA.
+    pub spi_as: u32,
+    /// Hex, 32 bytes: the registration seed of the C↔AS SA pair.
+    pub seed: String,
+    pub alg: String,
+    pub esp_addr: Option<SocketAddr>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyToml {
+    pub client: String,
+    pub audience: String,
+    #[serde(default)]
+    pub scope: Vec<String>,
+    #[serde(default)]
+    pub aif: Vec<AifToml>,
+}
+
+impl AsToml {
+    pub fn load(file: &Path) -> Result<(Self, AsValid), ConfigError> {
+        let t: AsToml = load(file)?;
+        let v = t.validate(file)?;
+        Ok((t, v))
+    }
+
+    pub fn validate(&self, file: &Path) -> Result<AsValid, ConfigError> {
+        if self.token_lifetime == 0 {
+            return Err(err(file, "token_lifetime", "must be > 0 seconds"));
+        }
+        let mut rs = Vec::new();
+        let mut audiences = HashMap::new();
+        for (i, r) in self.rs.iter().enumerate() {
+            let k = format!("rs[{i}]");
+            if audiences.insert(r.audience.clone(), i).is_some() {
+                return Err(err(file, format!("{k}.audience"), "duplicate audience"));
+            }
+            let esp_alg = alg_id(file, &format!("{k}.esp_alg"), &r.esp_alg)?;
+            if r.sa_life == 0 {
+                return Err(err(file, format!("{k}.sa_life"), "must be > 0 seconds"));
+            }
+            rs.push(ace_as::RsRegistration {
+                audience: r.audience.clone(),
+                token_key: token_key(file, &format!("{k}.token_key"), &r.token_key)?,
+                esp_alg,
+                sa_life: r.sa_life,
+            });
+        }
+        let mut clients = Vec::new();
+        let mut ids = HashMap::new();
+        for (i, c) in self.client.iter().enumerate() {
+            let k = format!("client[{i}]");
+            if ids.insert(c.id.clone(), i).is_some() {
+                return Err(err(file, format!("{k}.id"), "duplicate client id"));
+            }
+            let spi_c = spi(file, &format!("{k}.spi_c"), c.spi_c)?;
+            let spi_as = spi(file, &format!("{k}.spi_as"), c.spi_as)?;
+            if spi_c == spi_as {
+                return Err(err(file, format!("{k}.spi_as"), "must differ from spi_c"));
+            }
+            clients.push(ace_as::ClientRegistration {
+                id: c.id.clone(),
+                spi_c,
+                spi_as,
+                seed: seed(file, &format!("{k}.seed"), &c.seed)?,
+                alg: alg_id(file, &format!("{k}.alg"), &c.alg)?,
+                esp_addr: c.esp_addr,
+            });
+        }
+        let mut policies = Vec::new();
+        for (i, p) in self.policy.iter().enumerate() {
+            let k = format!("policy[{i}]");
+            if !ids.contains_key(&p.client) {
+                return Err(err(
+                    file,
+                    format!("{k}.client"),
+                    format!("no client {:?} is registered", p.client),
+                ));
+            }
+            if !audiences.contains_key(&p.audience) {
+                return Err(err(
+                    file,
+                    format!("{k}.audience"),
+                    format!("no rs with audience {:?}", p.audience),
+                ));
+            }
+            if p.scope.is_empty() && p.aif.is_empty() {
+                return Err(err(file, k, "grants nothing: set scope or aif"));
+            }
+            policies.push(ace_as::Policy {
+                client: p.client.clone(),
+                audience: p.audience.clone(),
+                text: p.scope.clone(),
+                aif: aif(file, &format!("{k}.aif"), &p.aif)?,
+            });
+        }
+        Ok(AsValid {
+            rs,
+            clients,
+            policies,
+        })
+    }
+}
+
+/// The parts of an AS configuration that need validation.
+pub struct AsValid {
+    pub rs: Vec<ace_as::RsRegistration>,
+    pub clients: Vec<ace_as::ClientRegistration>,
+    pub policies: Vec<ace_as::Policy>,
+}
+
+// ---------------------------------------------------------------- RS
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RsToml {
+    pub audience: String,
+    pub issuer: Option<String>,
+    /// The AS token endpoint, sent in the 4.01's AS Request Creation Hints.
+    pub as_uri: String,
+    pub listen: SocketAddr,
+    pub esp_listen: SocketAddr,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    pub token_key: Vec<TokenKeyToml>,
+    /// Text scope name → the resources and methods it grants.
+    #[serde(default)]
+    pub scopes: HashMap<String, Vec<AifToml>>,
+    #[serde(default)]
+    pub resource: Vec<ResourceToml>,
+}
+
+fn default_max_tokens() -> usize {
+    10_000
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceToml {
+    pub path: String,
+    #[serde(default)]
+    pub value: String,
+    pub methods: Vec<String>,
+    /// CoAP Content-Format of the value (0 = text/plain).
+    pub content_format: Option<u16>,
+}
+
+impl RsToml {
+    pub fn load(file: &Path) -> Result<(Self, ace_rs::RsConfig), ConfigError> {
+        let t: RsToml = load(file)?;
+        let v = t.validate(file)?;
+        Ok((t, v))
+    }
+
+    pub fn validate(&self, file: &Path) -> Result<ace_rs::RsConfig, ConfigError> {
+        if self.token_key.is_empty() {
+            return Err(err(
+                file,
+                "token_key",
+                "at least one key shared with the AS",
+            ));
+        }
+        let token_keys = self
+            .token_key
+            .iter()
+            .enumerate()
+            .map(|(i, k)| token_key(file, &format!("token_key[{i}]"), k))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !self.as_uri.starts_with("coap://") && !self.as_uri.starts_with("coaps://") {
+            return Err(err(file, "as_uri", "must be a coap:// URI"));
+        }
+        let mut text_scopes = HashMap::new();
+        for (name, list) in &self.scopes {
+            let entries = aif(file, &format!("scopes.{name}"), list)?;
+            text_scopes.insert(
+                name.clone(),
+                entries.into_iter().map(|e| (e.path, e.methods)).collect(),
+            );
+        }
+        let mut resources = Vec::new();
+        for (i, r) in self.resource.iter().enumerate() {
+            let k = format!("resource[{i}]");
+            if !r.path.starts_with('/') || r.path == ace_rs::AUTHZ_INFO {
+                return Err(err(
+                    file,
+                    format!("{k}.path"),
+                    "must start with / and not be /authz-info",
+                ));
+            }
+            resources.push(ace_rs::ResourceSpec {
+                path: r.path.clone(),
+                value: r.value.as_bytes().to_vec(),
+                content_format: r.content_format.or(Some(0)),
+                methods: methods(file, &format!("{k}.methods"), &r.methods)?,
+            });
+        }
+        if self.max_tokens == 0 {
+            return Err(err(file, "max_tokens", "must be > 0"));
+        }
+        Ok(ace_rs::RsConfig {
+            audience: self.audience.clone(),
+            issuer: self.issuer.clone(),
+            as_uri: self.as_uri.clone(),
+            token_keys,
+            text_scopes,
+            resources,
+            max_tokens: self.max_tokens,
+        })
+    }
+}
+
+// ---------------------------------------------------------------- Client
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ClientToml {
+    pub id: String,
+    #[serde(default = "any_local")]
+    pub listen: SocketAddr,
+    #[serde(default = "any_local")]
+    pub esp_listen: SocketAddr,
+    #[serde(rename = "as")]
+    pub as_: AsRegToml,
+}
+
+fn any_local() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct AsRegToml {
+    /// The AS token endpoint URI, as RSs name it in their hints.
+    pub uri: Option<String>,
+    /// The AS's ESP-in-UDP address.
+    pub esp_addr: SocketAddr,
+    /// The AS's CoAP port inside ESP.
+    pub coap_port: u16,
+    pub spi_c: u32,
+    pub spi_as: u32,
+    pub seed: String,
+    pub alg: String,
+}
+
+impl ClientToml {
+    pub fn load(file: &Path) -> Result<(Self, ace_client::AsRegistration), ConfigError> {
+        let t: ClientToml = load(file)?;
+        let v = t.validate(file)?;
+        Ok((t, v))
+    }
+
+    pub fn validate(&self, file: &Path) -> Result<ace_client::AsRegistration, ConfigError> {
+        let a = &self.as_;
+        let spi_c = spi(file, "as.spi_c", a.spi_c)?;
+        let spi_as = spi(file, "as.spi_as", a.spi_as)?;
+        if spi_c == spi_as {
+            return Err(err(file, "as.spi_as", "must differ from spi_c"));
+        }
+        Ok(ace_client::AsRegistration {
+            esp_addr: a.esp_addr,
+            coap_port: a.coap_port,
+            spi_c,
+            spi_as,
+            seed: seed(file, "as.seed", &a.seed)?,
+            alg: alg_id(file, "as.alg", &a.alg)?,
+            uri: a.uri.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_key_length_names_file_and_key() {
+        let f = Path::new("rs.toml");
+        let text = r#"
+audience = "a"
+as_uri = "coap://127.0.0.1/token"
+listen = "127.0.0.1:5683"
+esp_listen = "127.0.0.1:4500"
+[[token_key]]
+kid = "k"
+key = "0011"
+alg = "A128GCM"
+"#;
+        let t: RsToml = parse(f, text).unwrap();
+        let e = t.validate(f).err().unwrap().to_string();
+        assert!(
+            e.starts_with("rs.toml: token_key[0].key: expected 32 hex digits"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let f = Path::new("c.toml");
+        let e = parse::<ClientToml>(f, "id = \"c\"\nbogus = 1\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("c.toml") && e.contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn reserved_spi_is_refused() {
+        let f = Path::new("c.toml");
+        let text = r#"
+id = "c"
+[as]
+esp_addr = "127.0.0.1:4500"
+coap_port = 5683
+spi_c = 7
+spi_as = 4098
+seed = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+alg = "A128GCM"
+"#;
+        let t: ClientToml = parse(f, text).unwrap();
+        let e = t.validate(f).err().unwrap().to_string();
+        assert_eq!(
+            e,
+            "c.toml: as.spi_c: SPI 7 is reserved (RFC 4303 §2.1: 0–255)"
+        );
+    }
+
+    #[test]
+    fn examples_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        AsToml::load(&dir.join("as.toml")).map(|_| ()).unwrap();
+        RsToml::load(&dir.join("rs.toml")).map(|_| ()).unwrap();
+        ClientToml::load(&dir.join("client.toml"))
+            .map(|_| ())
+            .unwrap();
+    }
+}

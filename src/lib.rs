@@ -1,0 +1,7 @@
+//! The `ace-ipsec` application: configuration, the services built from it,
+//! and the demo. The protocol logic lives in the workspace crates
+//! (`ace-core`, `ipsec-dp`, `ace-coap`, `ace-node`, `ace-as`, `ace-rs`, `ace-client`).
+
+pub mod config;
+pub mod demo;
+pub mod services;

@@ -1,0 +1,135 @@
+//! Builds AS, RS and Client hosts from configuration and runs them on sockets.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ace_as::{AuthorizationServer, ClientRegistration, Issuer, Policy, RsRegistration};
+use ace_client::{Access, AsRegistration, Client, ClientHost};
+use ace_node::driver::{bind, Running};
+use ace_node::Node;
+use ace_rs::{ResourceServer, RsConfig};
+use tokio::net::UdpSocket;
+
+use crate::config::{AsToml, ClientToml, RsToml};
+
+fn node(name: &str, plain: &UdpSocket, esp: &UdpSocket) -> std::io::Result<Node> {
+    Ok(Node::new(
+        name,
+        plain.local_addr()?,
+        esp.local_addr()?,
+        ace_coap::Config::default(),
+        rand::random(),
+    ))
+}
+
+/// Starts an AS on the given sockets.
+pub fn start_as(
+    issuer: String,
+    token_lifetime: u64,
+    rs: Vec<RsRegistration>,
+    clients: Vec<ClientRegistration>,
+    policies: Vec<Policy>,
+    plain: UdpSocket,
+    esp: UdpSocket,
+) -> Result<Running<AuthorizationServer>, String> {
+    let n = node("AS", &plain, &esp).map_err(|e| e.to_string())?;
+    let issuer = Issuer::new(issuer, token_lifetime, rs, policies);
+    let host = AuthorizationServer::new(n, issuer, clients, Instant::now(), None)
+        .map_err(|e| e.to_string())?;
+    Running::spawn(host, plain, esp).map_err(|e| e.to_string())
+}
+
+/// Starts an RS on the given sockets.
+pub fn start_rs(
+    cfg: RsConfig,
+    plain: UdpSocket,
+    esp: UdpSocket,
+) -> Result<Running<ResourceServer>, String> {
+    let n = node("RS", &plain, &esp).map_err(|e| e.to_string())?;
+    Running::spawn(ResourceServer::new(n, cfg), plain, esp).map_err(|e| e.to_string())
+}
+
+/// Starts a client on the given sockets.
+pub fn start_client(
+    id: String,
+    reg: AsRegistration,
+    plain: UdpSocket,
+    esp: UdpSocket,
+) -> Result<Client, String> {
+    let n = node("C", &plain, &esp).map_err(|e| e.to_string())?;
+    let host = ClientHost::new(n, id, reg, Instant::now(), None)?;
+    Client::spawn(host, plain, esp).map_err(|e| e.to_string())
+}
+
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub async fn run_as(file: &Path) -> Result<(), String> {
+    let (t, v) = AsToml::load(file).map_err(|e| e.to_string())?;
+    let (plain, esp) = bind(t.listen, t.esp_listen)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let running = start_as(
+        t.issuer.clone(),
+        t.token_lifetime,
+        v.rs,
+        v.clients,
+        v.policies,
+        plain,
+        esp,
+    )?;
+    tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, "AS running");
+    wait_for_signal().await;
+    running.shutdown();
+    Ok(())
+}
+
+pub async fn run_rs(file: &Path) -> Result<(), String> {
+    let (t, cfg) = RsToml::load(file).map_err(|e| e.to_string())?;
+    let (plain, esp) = bind(t.listen, t.esp_listen)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let running = start_rs(cfg, plain, esp)?;
+    tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, audience = %t.audience, "RS running");
+    wait_for_signal().await;
+    running.shutdown();
+    Ok(())
+}
+
+pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<(), String> {
+    let (t, reg) = ClientToml::load(file).map_err(|e| e.to_string())?;
+    let (plain, esp) = bind(t.listen, t.esp_listen)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let client = start_client(t.id.clone(), reg, plain, esp)?;
+    let r = client.access(access).await;
+    client.shutdown();
+    match r {
+        Ok(outcome) => {
+            if verbose {
+                for s in &outcome.steps {
+                    eprintln!(
+                        "  {:<22} {:<5} {}",
+                        s.name,
+                        s.code.as_deref().unwrap_or(""),
+                        s.detail
+                    );
+                }
+            }
+            println!("{}", outcome.response.code.as_dotted());
+            if !outcome.response.payload.is_empty() {
+                println!("{}", String::from_utf8_lossy(&outcome.response.payload));
+            }
+            if outcome.response.code.is_success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the RS answered {}",
+                    outcome.response.code.as_dotted()
+                ))
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
