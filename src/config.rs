@@ -47,6 +47,23 @@ pub fn parse<T: for<'de> Deserialize<'de>>(file: &Path, text: &str) -> Result<T,
     })
 }
 
+/// The state directory of a service: as configured (relative to the
+/// configuration file), or `<config stem>.state` beside it.
+pub fn state_dir(config: &Path, configured: Option<&Path>) -> PathBuf {
+    let base = config.parent().unwrap_or(Path::new("."));
+    match configured {
+        Some(p) if p.is_absolute() => p.to_path_buf(),
+        Some(p) => base.join(p),
+        None => {
+            let stem = config
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("ace-ipsec");
+            base.join(format!("{stem}.state"))
+        }
+    }
+}
+
 /// COSE algorithm names accepted in configuration files (RFC 9053 ids).
 pub fn alg_id(file: &Path, key: &str, name: &str) -> Result<i64, ConfigError> {
     match name {
@@ -181,6 +198,9 @@ pub struct AsToml {
     pub esp_listen: SocketAddr,
     #[serde(default = "default_lifetime")]
     pub token_lifetime: u64,
+    /// Where the registration SA pairs' counters are kept (default: beside
+    /// the configuration file, `<name>.state/`).
+    pub state_dir: Option<PathBuf>,
     #[serde(default)]
     pub rs: Vec<RsRegToml>,
     #[serde(default)]
@@ -435,6 +455,9 @@ pub struct ClientToml {
     pub listen: SocketAddr,
     #[serde(default = "any_local")]
     pub esp_listen: SocketAddr,
+    /// Where the registration SA pair's counters are kept (default: beside
+    /// the configuration file, `<name>.state/`).
+    pub state_dir: Option<PathBuf>,
     #[serde(rename = "as")]
     pub as_: AsRegToml,
 }

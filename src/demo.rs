@@ -131,6 +131,7 @@ async fn world() -> Result<World, String> {
         vec![policy],
         as_plain,
         as_esp,
+        None, // throwaway registration keys: nothing to keep across runs
     )?;
 
     let mut text_scopes = std::collections::HashMap::new();
@@ -179,7 +180,7 @@ async fn world() -> Result<World, String> {
         alg: COSE_A128GCM,
         uri: Some(as_uri),
     };
-    let client = start_client("client1".into(), reg, c_plain, c_esp)?;
+    let client = start_client("client1".into(), reg, c_plain, c_esp, None)?;
 
     client.running().lock().host.node().tap().enable(true);
     client.running().lock().host.node().tap().capture_esp(true);

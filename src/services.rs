@@ -1,12 +1,12 @@
 //! Builds AS, RS and Client hosts from configuration and runs them on sockets.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ace_as::{AuthorizationServer, ClientRegistration, Issuer, Policy, RsRegistration};
 use ace_client::{Access, AsRegistration, Client, ClientHost};
-use ace_node::driver::{bind, Running};
-use ace_node::Node;
+use ace_node::driver::{bind, read_state, Running};
+use ace_node::{Node, SeqState};
 use ace_rs::{ResourceServer, RsConfig};
 use tokio::net::UdpSocket;
 
@@ -22,7 +22,20 @@ fn node(name: &str, plain: &UdpSocket, esp: &UdpSocket) -> std::io::Result<Node>
     ))
 }
 
-/// Starts an AS on the given sockets.
+/// Loads a persisted SA state blob; a missing file means a first run.
+fn load_state(dir: &Path, name: &str) -> Result<Option<SeqState>, String> {
+    match read_state(dir, name) {
+        Ok(None) => Ok(None),
+        Ok(Some(b)) => SeqState::decode(&b)
+            .map(Some)
+            .ok_or_else(|| format!("{}: not an SA state file", dir.join(name).display())),
+        Err(e) => Err(format!("{}: {e}", dir.join(name).display())),
+    }
+}
+
+/// Starts an AS on the given sockets. With `state_dir`, the registration SA
+/// pairs keep their sequence numbers across restarts (files in that directory).
+#[allow(clippy::too_many_arguments)]
 pub fn start_as(
     issuer: String,
     token_lifetime: u64,
@@ -31,12 +44,26 @@ pub fn start_as(
     policies: Vec<Policy>,
     plain: UdpSocket,
     esp: UdpSocket,
+    state_dir: Option<PathBuf>,
 ) -> Result<Running<AuthorizationServer>, String> {
     let n = node("AS", &plain, &esp).map_err(|e| e.to_string())?;
     let issuer = Issuer::new(issuer, token_lifetime, rs, policies);
-    let host = AuthorizationServer::new(n, issuer, clients, Instant::now(), None)
-        .map_err(|e| e.to_string())?;
-    Running::spawn(host, plain, esp).map_err(|e| e.to_string())
+    let host = match &state_dir {
+        Some(dir) => {
+            let mut states = std::collections::HashMap::new();
+            for c in &clients {
+                let name = ace_as::registration_state_name(&c.id);
+                if let Some(st) = load_state(dir, &name)? {
+                    states.insert(name, st);
+                }
+            }
+            let lookup = move |name: &str| states.get(name).copied();
+            AuthorizationServer::new(n, issuer, clients, Instant::now(), None, Some(&lookup))
+        }
+        None => AuthorizationServer::new(n, issuer, clients, Instant::now(), None, None),
+    }
+    .map_err(|e| e.to_string())?;
+    Running::spawn_with_state(host, plain, esp, state_dir).map_err(|e| e.to_string())
 }
 
 /// Starts an RS on the given sockets.
@@ -49,16 +76,23 @@ pub fn start_rs(
     Running::spawn(ResourceServer::new(n, cfg), plain, esp).map_err(|e| e.to_string())
 }
 
-/// Starts a client on the given sockets.
+/// Starts a client on the given sockets; `state_dir` as for [`start_as`].
 pub fn start_client(
     id: String,
     reg: AsRegistration,
     plain: UdpSocket,
     esp: UdpSocket,
+    state_dir: Option<PathBuf>,
 ) -> Result<Client, String> {
     let n = node("C", &plain, &esp).map_err(|e| e.to_string())?;
-    let host = ClientHost::new(n, id, reg, Instant::now(), None)?;
-    Client::spawn(host, plain, esp).map_err(|e| e.to_string())
+    let resume = match &state_dir {
+        Some(dir) => {
+            Some(load_state(dir, ace_client::flow::REGISTRATION_STATE)?.unwrap_or_default())
+        }
+        None => None,
+    };
+    let host = ClientHost::new(n, id, reg, Instant::now(), None, resume)?;
+    Client::spawn(host, plain, esp, state_dir).map_err(|e| e.to_string())
 }
 
 async fn wait_for_signal() {
@@ -70,6 +104,7 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
     let (plain, esp) = bind(t.listen, t.esp_listen)
         .await
         .map_err(|e| format!("bind: {e}"))?;
+    let state = crate::config::state_dir(file, t.state_dir.as_deref());
     let running = start_as(
         t.issuer.clone(),
         t.token_lifetime,
@@ -78,6 +113,7 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
         v.policies,
         plain,
         esp,
+        Some(state),
     )?;
     tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, "AS running");
     wait_for_signal().await;
@@ -102,7 +138,8 @@ pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<()
     let (plain, esp) = bind(t.listen, t.esp_listen)
         .await
         .map_err(|e| format!("bind: {e}"))?;
-    let client = start_client(t.id.clone(), reg, plain, esp)?;
+    let state = crate::config::state_dir(file, t.state_dir.as_deref());
+    let client = start_client(t.id.clone(), reg, plain, esp, Some(state))?;
     let r = client.access(access).await;
     client.shutdown();
     match r {

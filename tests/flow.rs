@@ -17,7 +17,7 @@ use ace_core::ipsec::{IpsecParams, Mode, SecProtocol, Seed};
 use ace_core::labels;
 use ace_core::scope::Scope;
 use ace_node::sim::{inject, pump, tick, Datagram};
-use ace_node::{Host, Interface, Node, Now};
+use ace_node::{Host, Interface, Node, Now, SeqState, SEQ_RESERVATION};
 use ace_rs::{ResourceServer, ResourceSpec, RsConfig};
 use ipsec_dp::error::DropReason;
 
@@ -44,6 +44,10 @@ fn token_key() -> TokenKey {
 }
 
 fn world_with(as_seed: u64) -> World {
+    world_resumed(as_seed, SeqState::default())
+}
+
+fn world_resumed(as_seed: u64, client_resume: SeqState) -> World {
     let now = Now {
         mono: Instant::now(),
         unix: 1_800_000_000,
@@ -86,6 +90,7 @@ fn world_with(as_seed: u64) -> World {
         }],
         now.mono,
         Some(as_seed),
+        Some(&|_: &str| None),
     )
     .unwrap();
     let mut text_scopes = HashMap::new();
@@ -123,7 +128,12 @@ fn world_with(as_seed: u64) -> World {
         },
     );
     let c = ClientHost::new(
-        node("C", "127.0.0.3:5683", "127.0.0.3:4500", 3),
+        node(
+            "C",
+            "127.0.0.3:5683",
+            "127.0.0.3:4500",
+            3 + u64::from(client_resume.out_reserved),
+        ),
         "c1".into(),
         AsRegistration {
             esp_addr: addr("127.0.0.1:4500"),
@@ -135,7 +145,9 @@ fn world_with(as_seed: u64) -> World {
             uri: Some("coap://127.0.0.1:5683/token".into()),
         },
         now.mono,
-        Some(4),
+        // A restarted client draws new CoAP message IDs and tokens.
+        Some(4 + u64::from(client_resume.out_reserved)),
+        Some(client_resume),
     )
     .unwrap();
     World { as_, rs, c, now }
@@ -607,4 +619,126 @@ fn plain_request_to_the_as_is_refused() {
         other => panic!("{other:?}"),
     }
     assert_eq!(w.as_.issuer_stats().issued, 0);
+}
+
+#[test]
+fn a_restarted_client_continues_its_registration_sa() {
+    // First run: the client's registration pair reserves sequence numbers
+    // and must hand that reservation to its driver before anything is sent.
+    let mut w = world();
+    w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    let first = ace_node::host::process(&mut w.c, w.now);
+    let persisted = w.c.node().take_persist();
+    assert_eq!(
+        persisted.len(),
+        1,
+        "the reservation is written before the first packet leaves"
+    );
+    let (name, blob) = &persisted[0];
+    assert_eq!(name, ace_client::flow::REGISTRATION_STATE);
+    let state = SeqState::decode(blob).unwrap();
+    assert_eq!(state.out_reserved, 1 + SEQ_RESERVATION);
+    let seq_of = |pkt: &[u8]| u32::from_be_bytes([pkt[4], pkt[5], pkt[6], pkt[7]]);
+    assert_eq!(seq_of(&first[0].payload), 1);
+    for t in &first {
+        let d = Datagram {
+            from: addr("127.0.0.3:4500"),
+            iface: t.iface,
+            to: t.to,
+            payload: t.payload.clone(),
+        };
+        inject(&mut [&mut w.as_], w.now, &d);
+    }
+    assert_eq!(w.as_.issuer_stats().issued, 1);
+
+    // The client process restarts with the persisted state; the AS keeps running.
+    let mut w2 = world_resumed(7, state);
+    std::mem::swap(&mut w2.as_, &mut w.as_);
+    let mut w = w2;
+    w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    let second = ace_node::host::process(&mut w.c, w.now);
+    assert!(
+        seq_of(&second[0].payload) > state.out_reserved,
+        "no sequence number (hence no IV) is reused"
+    );
+    let d = Datagram {
+        from: addr("127.0.0.3:4500"),
+        iface: second[0].iface,
+        to: second[0].to,
+        payload: second[0].payload.clone(),
+    };
+    let answer = inject(&mut [&mut w.as_], w.now, &d);
+    assert_eq!(answer.len(), 1, "the AS accepts the resumed SA at once");
+    assert_eq!(w.as_.node_ref().sad().drops().get(DropReason::Replayed), 0);
+    assert_eq!(
+        w.as_.issuer_stats().issued,
+        2,
+        "{:?} {:?}",
+        w.as_.issuer_stats(),
+        w.as_.node_ref().counters()
+    );
+}
+
+#[test]
+fn an_old_registration_packet_is_refused_after_an_as_restart() {
+    let mut w = world();
+    w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    let sent = ace_node::host::process(&mut w.c, w.now);
+    let d = Datagram {
+        from: addr("127.0.0.3:4500"),
+        iface: sent[0].iface,
+        to: sent[0].to,
+        payload: sent[0].payload.clone(),
+    };
+    inject(&mut [&mut w.as_], w.now, &d);
+    let saved = w.as_.node().take_persist();
+    let (_, blob) = saved
+        .iter()
+        .find(|(n, _)| n.starts_with("as-registration-"))
+        .expect("AS persisted the pair");
+    let st = SeqState::decode(blob).unwrap();
+    assert_eq!(st.in_highest, 1);
+    // The AS restarts with what it persisted: the old packet is a replay.
+    let issuer = Issuer::new(
+        "as.test".into(),
+        3600,
+        vec![RsRegistration {
+            audience: "rs1".into(),
+            token_key: token_key(),
+            esp_alg: CCM8,
+            sa_life: 600,
+        }],
+        vec![Policy {
+            client: "c1".into(),
+            audience: "rs1".into(),
+            text: vec!["r_temp".into()],
+            aif: vec![],
+        }],
+    );
+    let lookup = move |_: &str| Some(st);
+    let mut as2 = AuthorizationServer::new(
+        Node::new(
+            "AS",
+            addr("127.0.0.1:5683"),
+            addr("127.0.0.1:4500"),
+            ace_coap::Config::default(),
+            1,
+        ),
+        issuer,
+        vec![ClientRegistration {
+            id: "c1".into(),
+            spi_c: 0x1001,
+            spi_as: 0x1002,
+            seed: Seed::new(REG_SEED),
+            alg: A128GCM,
+            esp_addr: None,
+        }],
+        w.now.mono,
+        Some(1),
+        Some(&lookup),
+    )
+    .unwrap();
+    assert!(inject(&mut [&mut as2], w.now, &d).is_empty());
+    assert_eq!(as2.node_ref().sad().drops().get(DropReason::Replayed), 1);
+    assert_eq!(as2.issuer_stats().issued, 0);
 }

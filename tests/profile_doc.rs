@@ -17,14 +17,15 @@ use ipsec_dp::suite::EspSuite;
 use ipsec_dp::transport::write_udp;
 
 const SEED: [u8; 32] = [
-    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12,
-    0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
 ];
 const SPI_SA_C: u32 = 0x0001_2345;
 const SPI_SA_RS: u32 = 0x0005_4321;
 
 fn doc() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/profile.md")).expect("docs/profile.md")
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/profile.md"))
+        .expect("docs/profile.md")
 }
 
 fn in_doc(name: &str, bytes: &[u8]) {
@@ -35,7 +36,10 @@ fn in_doc(name: &str, bytes: &[u8]) {
     }
     // Long hex is wrapped in the document at 64 characters per line.
     let flat: String = doc().split_whitespace().collect();
-    assert!(flat.contains(&h), "docs/profile.md lacks the hex of {name}:\n{h}");
+    assert!(
+        flat.contains(&h),
+        "docs/profile.md lacks the hex of {name}:\n{h}"
+    );
 }
 
 #[test]
@@ -51,18 +55,30 @@ fn hints_request_update_upload_error() {
 
     let mut aif = TokenRequest::new();
     aif.audience = Some("tempSensor".into());
-    aif.scope = Some(Scope::Aif(vec![AifEntry::new("/temp", 1), AifEntry::new("/led", 1 | 4)]));
+    aif.scope = Some(Scope::Aif(vec![
+        AifEntry::new("/temp", 1),
+        AifEntry::new("/led", 1 | 4),
+    ]));
     in_doc("token request (AIF scope)", &aif.to_cbor());
 
     let mut update = TokenRequest::new();
     update.audience = Some("tempSensor".into());
-    update.req_cnf = Some(Cnf { ipsec_update: Some(IpsecSpiUpdate::new(0x0005_4322).unwrap()), ..Cnf::default() });
+    update.req_cnf = Some(Cnf {
+        ipsec_update: Some(IpsecSpiUpdate::new(0x0005_4322).unwrap()),
+        ..Cnf::default()
+    });
     in_doc("token update request", &update.to_cbor());
 
-    let upload = AuthzInfoRequest { access_token: vec![0xd0, 0x83, 0x43], esp_udp_port: Some(40001) };
+    let upload = AuthzInfoRequest {
+        access_token: vec![0xd0, 0x83, 0x43],
+        esp_udp_port: Some(40001),
+    };
     in_doc("authz-info upload (token truncated)", &upload.to_cbor());
 
-    let err = AceErrorResponse::with_description(AceErrorCode::InvalidScope, "nothing requested is allowed");
+    let err = AceErrorResponse::with_description(
+        AceErrorCode::InvalidScope,
+        "nothing requested is allowed",
+    );
     in_doc("error response", &err.to_cbor());
 }
 
@@ -81,7 +97,15 @@ fn kdf_vector_and_an_esp_packet() {
     in_doc("CoAP GET /temp", &coap);
     let (c, rs) = derive_dp_sa_pair(&SEED, SPI_SA_C, SPI_SA_RS, EspSuite::AesCcm8_128).unwrap();
     let mut udp = [0u8; 64];
-    let n = write_udp(40000, 5683, "192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), &coap, &mut udp).unwrap();
+    let n = write_udp(
+        40000,
+        5683,
+        "192.0.2.1".parse().unwrap(),
+        "192.0.2.2".parse().unwrap(),
+        &coap,
+        &mut udp,
+    )
+    .unwrap();
     in_doc("inner UDP datagram", &udp[..n]);
     let now = Instant::now();
     let mut out_sa = OutboundSa::new(SPI_SA_C, c.clone(), now, None).unwrap();

@@ -15,7 +15,7 @@ use ace_coap::consts::APPLICATION_ACE_CBOR;
 use ace_coap::{Event, IncomingId, Method, Request, Response, ResponseCode};
 use ace_core::ipsec::Seed;
 use ace_core::token::{AceErrorCode, AceErrorResponse, TokenRequest};
-use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer};
+use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer, SeqState};
 use ipsec_dp::consts::NAT_T_PORT;
 use ipsec_dp::suite::EspSuite;
 use rand::rngs::StdRng;
@@ -66,13 +66,20 @@ pub enum AsSetupError {
 }
 
 impl AuthorizationServer {
-    /// Installs one SA pair per registered client. `rng_seed` makes tests deterministic; None draws from the OS.
+    /// Installs one SA pair per registered client. `rng_seed` makes tests
+    /// deterministic; None draws from the OS.
+    ///
+    /// `resume`: the registration pairs are long-lived, so their sequence
+    /// numbers must survive restarts (see [`ace_node::SeqState`]); give the
+    /// state the last run persisted under [`registration_state_name`]. `None`
+    /// makes them ephemeral (for throwaway keys, as in the demo).
     pub fn new(
         mut node: Node,
         issuer: Issuer,
         clients: Vec<ClientRegistration>,
         now: Instant,
         rng_seed: Option<u64>,
+        resume: Option<&dyn Fn(&str) -> Option<SeqState>>,
     ) -> Result<Self, AsSetupError> {
         let mut by_pair = HashMap::new();
         for c in clients {
@@ -84,7 +91,7 @@ impl AuthorizationServer {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 NAT_T_PORT,
             ));
-            let spec = dp_pair_spec(
+            let mut spec = dp_pair_spec(
                 DpRole::Server,
                 c.seed.as_bytes(),
                 c.spi_c,
@@ -100,6 +107,11 @@ impl AuthorizationServer {
                 client: c.id.clone(),
                 why: e.to_string(),
             })?;
+            if let Some(load) = resume {
+                let name = registration_state_name(&c.id);
+                let prev = load(&name).unwrap_or_default();
+                spec.persist = Some((name, prev));
+            }
             let pair = node
                 .install_pair(now, spec)
                 .map_err(|e| AsSetupError::Pair {
@@ -208,6 +220,21 @@ impl AuthorizationServer {
             }
         }
     }
+}
+
+/// The state file name of a client's registration pair at the AS.
+pub fn registration_state_name(client: &str) -> String {
+    let safe: String = client
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("as-registration-{safe}")
 }
 
 /// RFC 9200 §5.8.3: the error's CoAP code with an ace+cbor body.

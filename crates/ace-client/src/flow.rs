@@ -14,7 +14,7 @@ use ace_core::ipsec::{IpsecParams, IpsecSpiUpdate, Mode, SecProtocol, Seed};
 use ace_core::labels;
 use ace_core::scope::Scope;
 use ace_core::token::{AceErrorResponse, TokenRequest, TokenResponse};
-use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer};
+use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer, SeqState};
 use ipsec_dp::consts::NAT_T_PORT;
 use ipsec_dp::suite::EspSuite;
 use rand::rngs::StdRng;
@@ -118,6 +118,9 @@ pub struct Session {
     pub audience: String,
 }
 
+/// The state file name of the client's registration pair.
+pub const REGISTRATION_STATE: &str = "client-registration";
+
 /// How often a collision of SPI_SA_RS may be answered with a token update.
 const MAX_TOKEN_ATTEMPTS: u32 = 3;
 
@@ -137,16 +140,21 @@ pub struct ClientHost {
 
 impl ClientHost {
     /// Installs the registration SA pair towards the AS.
+    ///
+    /// `resume` is the registration pair's persisted state (see
+    /// [`ace_node::SeqState`]): `Some` makes the pair persistent under
+    /// [`REGISTRATION_STATE`], `None` ephemeral (throwaway keys).
     pub fn new(
         mut node: Node,
         id: String,
         reg: AsRegistration,
         now: Instant,
         rng_seed: Option<u64>,
+        resume: Option<SeqState>,
     ) -> Result<Self, String> {
         let suite = EspSuite::from_cose_alg(reg.alg)
             .ok_or_else(|| format!("alg {} is not supported", reg.alg))?;
-        let spec = dp_pair_spec(
+        let mut spec = dp_pair_spec(
             DpRole::Client,
             reg.seed.as_bytes(),
             reg.spi_c,
@@ -159,6 +167,7 @@ impl ClientHost {
             "AS".to_string(),
         )
         .map_err(|e| e.to_string())?;
+        spec.persist = resume.map(|st| (REGISTRATION_STATE.to_string(), st));
         let as_pair = node.install_pair(now, spec).map_err(|e| e.to_string())?;
         let rng = match rng_seed {
             Some(s) => StdRng::seed_from_u64(s),

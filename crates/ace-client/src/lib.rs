@@ -51,19 +51,23 @@ impl ace_node::Host for Waiting {
 }
 
 impl Client {
+    /// Runs the host; `state_dir` keeps the registration pair's counters
+    /// (needed when the host was built with `resume`).
     pub fn spawn(
         host: ClientHost,
         plain: tokio::net::UdpSocket,
         esp: tokio::net::UdpSocket,
+        state_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
         let waiters: Waiters = Arc::default();
-        let running = Running::spawn(
+        let running = Running::spawn_with_state(
             Waiting {
                 host,
                 waiters: waiters.clone(),
             },
             plain,
             esp,
+            state_dir,
         )?;
         Ok(Client { running, waiters })
     }

@@ -1,6 +1,7 @@
 //! The thin tokio driver: two UDP sockets around a [`Host`].
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::net::UdpSocket;
@@ -30,11 +31,26 @@ impl<H: Host> Running<H> {
     /// Starts the event loop. The host's node must have been built with the
     /// sockets' local addresses.
     pub fn spawn(host: H, plain: UdpSocket, esp: UdpSocket) -> std::io::Result<Self> {
+        Self::spawn_with_state(host, plain, esp, None)
+    }
+
+    /// Like [`Running::spawn`], writing the node's persistent SA state
+    /// ([`crate::node::SeqState`]) under `state_dir`, durably, before sending
+    /// anything produced in the same turn.
+    pub fn spawn_with_state(
+        host: H,
+        plain: UdpSocket,
+        esp: UdpSocket,
+        state_dir: Option<PathBuf>,
+    ) -> std::io::Result<Self> {
         let plain_addr = plain.local_addr()?;
         let esp_addr = esp.local_addr()?;
+        if let Some(d) = &state_dir {
+            std::fs::create_dir_all(d)?;
+        }
         let host = Arc::new(Mutex::new(host));
         let wake = Arc::new(Notify::new());
-        let task = tokio::spawn(run(host.clone(), wake.clone(), plain, esp));
+        let task = tokio::spawn(run(host.clone(), wake.clone(), plain, esp, state_dir));
         Ok(Running {
             host,
             wake,
@@ -69,7 +85,59 @@ fn lock<H>(m: &Mutex<H>) -> MutexGuard<'_, H> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, esp: UdpSocket) {
+/// Reads a state blob written by [`write_state`]; None if absent.
+pub fn read_state(dir: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(dir.join(name)) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `bytes` to `dir/name` atomically and durably: temporary file,
+/// fsync, rename, fsync of the directory.
+pub fn write_state(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+async fn persist(state_dir: &Option<PathBuf>, blobs: Vec<(String, Vec<u8>)>) -> bool {
+    if blobs.is_empty() {
+        return true;
+    }
+    let Some(dir) = state_dir.clone() else {
+        tracing::error!("a persistent SA pair has no state directory: refusing to send (its counters would restart)");
+        return false;
+    };
+    let r = tokio::task::spawn_blocking(move || {
+        blobs.iter().try_for_each(|(n, b)| write_state(&dir, n, b))
+    })
+    .await;
+    match r {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot persist SA state: not sending this turn's datagrams");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "persist task failed");
+            false
+        }
+    }
+}
+
+async fn run<H: Host>(
+    host: Arc<Mutex<H>>,
+    wake: Arc<Notify>,
+    plain: UdpSocket,
+    esp: UdpSocket,
+    state_dir: Option<PathBuf>,
+) {
     let mut buf_p = vec![0u8; 65_535];
     let mut buf_e = vec![0u8; 65_535];
     loop {
@@ -80,7 +148,7 @@ async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, 
                 None => std::future::pending::<()>().await,
             }
         };
-        let txs: Vec<Transmit> = tokio::select! {
+        let (txs, blobs): (Vec<Transmit>, Vec<(String, Vec<u8>)>) = tokio::select! {
             r = plain.recv_from(&mut buf_p) => {
                 let mut h = lock(&host);
                 let now = Now::system();
@@ -88,7 +156,7 @@ async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, 
                     Ok((n, from)) => h.node().handle_datagram(now.mono, Interface::Plain, from, &buf_p[..n]),
                     Err(e) => tracing::debug!(error = %e, "plain socket receive error"),
                 }
-                process(&mut *h, now)
+                turn(&mut *h, now)
             }
             r = esp.recv_from(&mut buf_e) => {
                 let mut h = lock(&host);
@@ -97,19 +165,22 @@ async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, 
                     Ok((n, from)) => h.node().handle_datagram(now.mono, Interface::Esp, from, &buf_e[..n]),
                     Err(e) => tracing::debug!(error = %e, "ESP socket receive error"),
                 }
-                process(&mut *h, now)
+                turn(&mut *h, now)
             }
             _ = sleep => {
                 let mut h = lock(&host);
                 let now = Now::system();
                 handle_timeout(&mut *h, now);
-                process(&mut *h, now)
+                turn(&mut *h, now)
             }
             _ = wake.notified() => {
                 let mut h = lock(&host);
-                process(&mut *h, Now::system())
+                turn(&mut *h, Now::system())
             }
         };
+        if !persist(&state_dir, blobs).await {
+            continue;
+        }
         for t in txs {
             let sock = match t.iface {
                 Interface::Plain => &plain,
@@ -120,4 +191,11 @@ async fn run<H: Host>(host: Arc<Mutex<H>>, wake: Arc<Notify>, plain: UdpSocket, 
             }
         }
     }
+}
+
+/// One turn of the host, and the state that must be durable before its datagrams leave.
+fn turn<H: Host>(h: &mut H, now: Now) -> (Vec<Transmit>, Vec<(String, Vec<u8>)>) {
+    let txs = process(h, now);
+    let blobs = h.node().take_persist();
+    (txs, blobs)
 }

@@ -16,5 +16,5 @@ pub mod tap;
 pub use host::{Host, Now};
 pub use node::{
     dp_pair_spec, DpRole, InstallError, Interface, Node, NodeCounters, NodeEvent, PairId, PairInfo,
-    Peer, SaPairSpec, Transmit,
+    Peer, SaPairSpec, SeqState, Transmit, SEQ_RESERVATION,
 };

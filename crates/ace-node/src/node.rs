@@ -88,6 +88,58 @@ pub struct SaPairSpec {
     pub lifetime: Option<Duration>,
     /// A human label for logs ("client1→rs1", "token 3fa2…").
     pub label: String,
+    /// A long-lived pair whose counters must survive restarts (the
+    /// registration pair between a client and the AS): its name and the
+    /// state persisted by the previous run (see [`SeqState`]).
+    pub persist: Option<(String, SeqState)>,
+}
+
+/// Sequence-number state of a long-lived SA pair, persisted across restarts
+/// so that a restarted node never reuses a sequence number (and so an
+/// AES-GCM/CCM IV) under the same key, and never accepts the previous run's
+/// packets again (RFC 4303 §3.3.3, §3.4.3; RFC 4106 §3.1; RFC 4309 §3.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeqState {
+    /// Outbound sequence numbers up to this one may have been used.
+    pub out_reserved: u32,
+    /// The highest inbound sequence number authenticated.
+    pub in_highest: u32,
+}
+
+/// Outbound numbers are reserved this many at a time: one durable write
+/// per `SEQ_RESERVATION` packets.
+pub const SEQ_RESERVATION: u32 = 1024;
+
+impl SeqState {
+    /// A small text form, one `key value` per line.
+    pub fn encode(&self) -> Vec<u8> {
+        format!(
+            "out_reserved {}\nin_highest {}\n",
+            self.out_reserved, self.in_highest
+        )
+        .into_bytes()
+    }
+    /// Parses [`SeqState::encode`]'s form; None if it is not that.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut st = SeqState::default();
+        let (mut o, mut i) = (false, false);
+        for line in text.lines() {
+            let (k, v) = line.split_once(' ')?;
+            let v: u32 = v.trim().parse().ok()?;
+            match k {
+                "out_reserved" => (st.out_reserved, o) = (v, true),
+                "in_highest" => (st.in_highest, i) = (v, true),
+                _ => return None,
+            }
+        }
+        (o && i).then_some(st)
+    }
+}
+
+struct Persisted {
+    name: String,
+    state: SeqState,
 }
 
 /// Public view of an installed pair.
@@ -108,6 +160,7 @@ struct PairState {
     peer_ip: IpAddr,
     label: String,
     expires: Option<Instant>,
+    persist: Option<Persisted>,
 }
 
 /// Why installing a pair failed.
@@ -156,6 +209,9 @@ pub struct Node {
     counters: NodeCounters,
     tap: Tap,
     scratch: Vec<u8>,
+    /// State blobs the driver must write durably before it sends anything
+    /// produced in the same turn, by name (latest wins).
+    persist_queue: HashMap<String, Vec<u8>>,
 }
 
 const MAX_DATAGRAM: usize = 65_535;
@@ -183,6 +239,7 @@ impl Node {
             counters: NodeCounters::default(),
             tap: Tap::default(),
             scratch: vec![0; MAX_DATAGRAM],
+            persist_queue: HashMap::new(),
         }
     }
 
@@ -222,10 +279,18 @@ impl Node {
         if self.sad.contains_spi(spec.spi_in) {
             return Err(InstallError::SpiInUse(spec.spi_in));
         }
+        // A persisted pair continues after everything the previous run may have used.
+        let (out_from, in_from) = spec
+            .persist
+            .as_ref()
+            .map_or((0, 0), |(_, st)| (st.out_reserved, st.in_highest));
         let inbound = InboundSa::new(spec.spi_in, spec.keys_in, now, spec.lifetime)
-            .map_err(|e| InstallError::Invalid(e.to_string()))?;
+            .map_err(|e| InstallError::Invalid(e.to_string()))?
+            .resume_after(in_from);
         let out = OutboundSa::new(spec.spi_out, spec.keys_out, now, spec.lifetime)
-            .map_err(|e| InstallError::Invalid(e.to_string()))?;
+            .map_err(|e| InstallError::Invalid(e.to_string()))?
+            .resume_after(out_from);
+        let persist = spec.persist.map(|(name, state)| Persisted { name, state });
         self.sad
             .insert_inbound(inbound)
             .map_err(|_| InstallError::SpiInUse(spec.spi_in))?;
@@ -247,6 +312,7 @@ impl Node {
                 peer_ip: spec.peer_ip,
                 label: spec.label,
                 expires: spec.lifetime.map(|l| now + l),
+                persist,
             },
         );
         Ok(id)
@@ -273,6 +339,12 @@ impl Node {
             peer_esp: p.peer_esp,
             label: p.label.clone(),
         })
+    }
+
+    /// State blobs to write durably (name, bytes) before sending anything
+    /// this turn produced. Drivers call it after [`crate::host::process`].
+    pub fn take_persist(&mut self) -> Vec<(String, Vec<u8>)> {
+        self.persist_queue.drain().collect()
     }
 
     pub fn pair_count(&self) -> usize {
@@ -338,6 +410,7 @@ impl Node {
             name,
             scratch,
             local_plain,
+            persist_queue,
             ..
         } = self;
         let len = esp.len().min(scratch.len());
@@ -397,6 +470,15 @@ impl Node {
             return;
         };
         if let Some(p) = pairs.get_mut(&pair) {
+            if let Some(per) = p.persist.as_mut() {
+                let highest = sad
+                    .inbound(spi)
+                    .map_or(0, |sa| sa.replay_window().highest());
+                if highest > per.state.in_highest {
+                    per.state.in_highest = highest;
+                    persist_queue.insert(per.name.clone(), per.state.encode());
+                }
+            }
             // RFC 3948 §3.5 / RFC 7296 §2.23: follow the peer's address as
             // seen on authenticated packets (NAT rebinding).
             if p.peer_esp != from {
@@ -493,6 +575,17 @@ impl Node {
             .pairs
             .get_mut(&id)
             .ok_or_else(|| "SA pair no longer installed".to_string())?;
+        if let Some(per) = p.persist.as_mut() {
+            // Reserve ahead: the driver writes the new reservation before it
+            // sends anything from this turn, so every number on the wire is
+            // covered by a durable reservation.
+            let next = p.out.last_seq().saturating_add(1);
+            if next > per.state.out_reserved.saturating_sub(SEQ_RESERVATION / 2) {
+                per.state.out_reserved = next.saturating_add(SEQ_RESERVATION);
+                self.persist_queue
+                    .insert(per.name.clone(), per.state.encode());
+            }
+        }
         let inner_len = write_udp(
             coap_port,
             port,
@@ -575,5 +668,29 @@ pub fn dp_pair_spec(
         peer_ip,
         lifetime,
         label,
+        persist: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_state_round_trips_and_rejects_garbage() {
+        let st = SeqState {
+            out_reserved: 4100,
+            in_highest: 3076,
+        };
+        assert_eq!(SeqState::decode(&st.encode()), Some(st));
+        for bad in [
+            &b""[..],
+            b"out_reserved 1\n",
+            b"out_reserved x\nin_highest 2\n",
+            b"\xff\xfe",
+            b"a b\nc d\n",
+        ] {
+            assert_eq!(SeqState::decode(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -25,9 +25,8 @@ use ace_core::hints::AsCreationHints;
 use ace_core::ipsec::{Mode, SecProtocol};
 use ace_core::scope::Scope;
 use ace_core::validate::{validate_claims, TokenInvalid};
-use ace_node::{Host, Node, NodeEvent, Now, PairId, Peer, SaPairSpec};
+use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer};
 use ipsec_dp::consts::NAT_T_PORT;
-use ipsec_dp::kdf::derive_dp_sa_pair;
 use ipsec_dp::suite::EspSuite;
 
 /// The path of the token upload endpoint (RFC 9200 §5.10.1).
@@ -295,22 +294,22 @@ impl ResourceServer {
                 "token store full",
             ));
         }
-        let (keys_c, keys_rs) = derive_dp_sa_pair(seed.as_bytes(), spi_c, spi_rs, suite)
-            .map_err(|e| Refusal::new(BadRequest, "kdf", e.to_string()))?;
         // An SA never outlives its token (NOTES-profile §12).
         let remaining = exp.saturating_sub(now.unix);
         let life = Duration::from_secs(remaining.min(u64::from(ipsec.life)));
-        let spec = SaPairSpec {
-            spi_in: spi_c,
-            keys_in: keys_c,
-            spi_out: spi_rs,
-            keys_out: keys_rs,
-            peer_esp: SocketAddr::new(from.ip(), upload.esp_udp_port.unwrap_or(NAT_T_PORT)),
-            local_ip: self.node.local_plain().ip(),
-            peer_ip: from.ip(),
-            lifetime: Some(life),
-            label: format!("token {}", hex::encode(&cti)),
-        };
+        let spec = dp_pair_spec(
+            DpRole::Server,
+            seed.as_bytes(),
+            spi_c,
+            spi_rs,
+            suite,
+            SocketAddr::new(from.ip(), upload.esp_udp_port.unwrap_or(NAT_T_PORT)),
+            self.node.local_plain().ip(),
+            from.ip(),
+            Some(life),
+            format!("token {}", hex::encode(&cti)),
+        )
+        .map_err(|e| Refusal::new(BadRequest, "kdf", e.to_string()))?;
         let pair = self
             .node
             .install_pair(now.mono, spec)

@@ -72,6 +72,19 @@ impl ReplayWindow {
         }
     }
 
+    /// A window that treats every number up to and including `highest` as
+    /// already received: for an SA resumed after a restart, whose last
+    /// received number was persisted (RFC 4303 §3.4.3 keeps the window across
+    /// the SA's life; a restart must not reopen it).
+    pub fn resumed_after(size: u32, highest: u32) -> Self {
+        let mut w = Self::with_size(size);
+        w.top = highest;
+        if highest > 0 {
+            w.bits.iter_mut().for_each(|word| *word = u64::MAX);
+        }
+        w
+    }
+
     /// The window size in packets.
     pub fn size(&self) -> u32 {
         self.size

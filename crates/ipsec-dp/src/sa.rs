@@ -123,6 +123,15 @@ impl OutboundSa {
         self.spi
     }
 
+    /// Continues an SA whose sender state was persisted: the next packet
+    /// carries `last_seq + 1` (and that IV), so no (key, IV) pair and no
+    /// sequence number is used twice across a restart (RFC 4303 §3.3.3,
+    /// RFC 4106 §3.1). Only moves forward.
+    pub fn resume_after(mut self, last_seq: u32) -> Self {
+        self.seq = self.seq.max(last_seq);
+        self
+    }
+
     /// The AEAD suite.
     pub fn suite(&self) -> EspSuite {
         self.aead.suite()
@@ -318,6 +327,14 @@ impl InboundSa {
         self
     }
 
+    /// Continues an SA whose receiver state was persisted: every sequence
+    /// number up to `highest` counts as received (see
+    /// [`ReplayWindow::resumed_after`]).
+    pub fn resume_after(mut self, highest: u32) -> Self {
+        self.window = ReplayWindow::resumed_after(self.window.size(), highest);
+        self
+    }
+
     /// The SPI this SA receives on.
     pub fn spi(&self) -> u32 {
         self.spi
@@ -456,6 +473,33 @@ mod tests {
 
     fn keys() -> SaKeys {
         SaKeys::new(EspSuite::AesGcm16_128, &[7u8; 20]).unwrap()
+    }
+
+    /// A persisted SA continues where it stopped: no sequence number (and so
+    /// no IV) is used twice, and the receiver refuses the previous run's packets.
+    #[test]
+    fn resumed_sas_continue_the_sequence_and_refuse_old_numbers() {
+        let keys = || SaKeys::new(EspSuite::AesGcm16_128, &[7u8; 20]).unwrap();
+        let now = Instant::now();
+        let mut tx = OutboundSa::new(0x1000, keys(), now, None)
+            .unwrap()
+            .resume_after(500);
+        let mut rx = InboundSa::new(0x1000, keys(), now, None)
+            .unwrap()
+            .resume_after(499);
+        let mut pkt = [0u8; 64];
+        let n = tx.seal(now, 17, b"x", &mut pkt).unwrap();
+        let replay = pkt;
+        assert_eq!(rx.open(now, &mut pkt[..n]).unwrap().seq, 501);
+        // A packet of the previous run (number ≤ 499) is refused.
+        let mut old = OutboundSa::new(0x1000, keys(), now, None)
+            .unwrap()
+            .resume_after(10);
+        let mut p2 = [0u8; 64];
+        let m = old.seal(now, 17, b"y", &mut p2).unwrap();
+        assert!(rx.open(now, &mut p2[..m]).is_err());
+        let mut again = replay;
+        assert!(rx.open(now, &mut again[..n]).is_err());
     }
 
     /// RFC 4303 §3.3.3: without ESN the counter MUST NOT cycle: the packet
