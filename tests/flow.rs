@@ -61,38 +61,7 @@ fn world_resumed(as_seed: u64, client_resume: SeqState) -> World {
             seed,
         )
     };
-    let issuer = Issuer::new(
-        "as.test".into(),
-        3600,
-        vec![RsRegistration {
-            audience: "rs1".into(),
-            token_key: token_key(),
-            esp_alg: CCM8,
-            sa_life: 600,
-        }],
-        vec![Policy {
-            client: "c1".into(),
-            audience: "rs1".into(),
-            text: vec!["r_temp".into(), "rw_led".into()],
-            aif: vec![],
-        }],
-    );
-    let as_ = AuthorizationServer::new(
-        node("AS", "127.0.0.1:5683", "127.0.0.1:4500", 1),
-        issuer,
-        vec![ClientRegistration {
-            id: "c1".into(),
-            spi_c: 0x1001,
-            spi_as: 0x1002,
-            seed: Seed::new(REG_SEED),
-            alg: A128GCM,
-            esp_addr: None,
-        }],
-        now.mono,
-        Some(as_seed),
-        Some(&|_: &str| None),
-    )
-    .unwrap();
+    let as_ = make_as(now, as_seed, &|_: &str| None);
     let mut text_scopes = HashMap::new();
     text_scopes.insert("r_temp".to_string(), vec![("/temp".to_string(), GET)]);
     text_scopes.insert("rw_led".to_string(), vec![("/led".to_string(), GET | PUT)]);
@@ -151,6 +120,52 @@ fn world_resumed(as_seed: u64, client_resume: SeqState) -> World {
     )
     .unwrap();
     World { as_, rs, c, now }
+}
+
+/// The AS of these tests; `resume` gives its registration pair's persisted state.
+fn make_as(
+    now: Now,
+    as_seed: u64,
+    resume: &dyn Fn(&str) -> Option<SeqState>,
+) -> AuthorizationServer {
+    let issuer = Issuer::new(
+        "as.test".into(),
+        3600,
+        vec![RsRegistration {
+            audience: "rs1".into(),
+            token_key: token_key(),
+            esp_alg: CCM8,
+            sa_life: 600,
+        }],
+        vec![Policy {
+            client: "c1".into(),
+            audience: "rs1".into(),
+            text: vec!["r_temp".into(), "rw_led".into()],
+            aif: vec![],
+        }],
+    );
+    AuthorizationServer::new(
+        Node::new(
+            "AS",
+            addr("127.0.0.1:5683"),
+            addr("127.0.0.1:4500"),
+            ace_coap::Config::default(),
+            1,
+        ),
+        issuer,
+        vec![ClientRegistration {
+            id: "c1".into(),
+            spi_c: 0x1001,
+            spi_as: 0x1002,
+            seed: Seed::new(REG_SEED),
+            alg: A128GCM,
+            esp_addr: None,
+        }],
+        now.mono,
+        Some(as_seed),
+        Some(resume),
+    )
+    .unwrap()
 }
 
 fn world() -> World {
@@ -699,45 +714,8 @@ fn an_old_registration_packet_is_refused_after_an_as_restart() {
     let st = SeqState::decode(blob).unwrap();
     assert_eq!(st.in_highest, 1);
     // The AS restarts with what it persisted: the old packet is a replay.
-    let issuer = Issuer::new(
-        "as.test".into(),
-        3600,
-        vec![RsRegistration {
-            audience: "rs1".into(),
-            token_key: token_key(),
-            esp_alg: CCM8,
-            sa_life: 600,
-        }],
-        vec![Policy {
-            client: "c1".into(),
-            audience: "rs1".into(),
-            text: vec!["r_temp".into()],
-            aif: vec![],
-        }],
-    );
     let lookup = move |_: &str| Some(st);
-    let mut as2 = AuthorizationServer::new(
-        Node::new(
-            "AS",
-            addr("127.0.0.1:5683"),
-            addr("127.0.0.1:4500"),
-            ace_coap::Config::default(),
-            1,
-        ),
-        issuer,
-        vec![ClientRegistration {
-            id: "c1".into(),
-            spi_c: 0x1001,
-            spi_as: 0x1002,
-            seed: Seed::new(REG_SEED),
-            alg: A128GCM,
-            esp_addr: None,
-        }],
-        w.now.mono,
-        Some(1),
-        Some(&lookup),
-    )
-    .unwrap();
+    let mut as2 = make_as(w.now, 1, &lookup);
     assert!(inject(&mut [&mut as2], w.now, &d).is_empty());
     assert_eq!(as2.node_ref().sad().drops().get(DropReason::Replayed), 1);
     assert_eq!(as2.issuer_stats().issued, 0);

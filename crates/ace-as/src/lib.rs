@@ -79,7 +79,7 @@ impl AuthorizationServer {
         clients: Vec<ClientRegistration>,
         now: Instant,
         rng_seed: Option<u64>,
-        resume: Option<&dyn Fn(&str) -> Option<SeqState>>,
+        resume: Option<StateLookup<'_>>,
     ) -> Result<Self, AsSetupError> {
         let mut by_pair = HashMap::new();
         for c in clients {
@@ -221,6 +221,9 @@ impl AuthorizationServer {
         }
     }
 }
+
+/// Finds the persisted state of a registration pair by its name.
+pub type StateLookup<'a> = &'a dyn Fn(&str) -> Option<SeqState>;
 
 /// The state file name of a client's registration pair at the AS.
 pub fn registration_state_name(client: &str) -> String {
