@@ -36,15 +36,32 @@ fn load<T: for<'de> Deserialize<'de>>(file: &Path) -> Result<T, ConfigError> {
 
 pub fn parse<T: for<'de> Deserialize<'de>>(file: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
-        // toml's message carries line, column and the offending key.
-        let msg = e.message().to_string();
         let key = e
             .span()
-            .and_then(|s| text.get(..s.start))
-            .map(|before| format!("line {}", before.lines().count().max(1)))
+            .map(|span| key_at(text, span.start))
             .unwrap_or_else(|| "-".into());
-        err(file, key, msg)
+        err(file, key, e.message().to_string())
     })
+}
+
+/// Names the key at byte `pos` of a TOML text: `table.key (line N)`, from
+/// the line's `key =` and the nearest `[table]` header above it.
+fn key_at(text: &str, pos: usize) -> String {
+    let before = text.get(..pos).unwrap_or(text);
+    let line_no = before.lines().count().max(1);
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty());
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').to_string());
+    match (table, key) {
+        (Some(t), Some(k)) => format!("{t}.{k} (line {line_no})"),
+        (None, Some(k)) => format!("{k} (line {line_no})"),
+        _ => format!("line {line_no}"),
+    }
 }
 
 /// The state directory of a service: as configured (relative to the
@@ -530,6 +547,14 @@ alg = "A128GCM"
             e.starts_with("rs.toml: token_key[0].key: expected 32 hex digits"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn type_errors_name_the_table_and_key() {
+        let f = Path::new("c.toml");
+        let text = "id = \"c\"\n[as]\nesp_addr = \"127.0.0.1:4500\"\ncoap_port = 5683\nspi_c = \"x\"\n";
+        let e = parse::<ClientToml>(f, text).err().unwrap().to_string();
+        assert!(e.starts_with("c.toml: as.spi_c (line 5): invalid type"), "{e}");
     }
 
     #[test]
