@@ -50,7 +50,10 @@ fn key_at(text: &str, pos: usize) -> String {
     let before = text.get(..pos).unwrap_or(text);
     let line_no = before.lines().count().max(1);
     let line = text.lines().nth(line_no - 1).unwrap_or("");
-    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty());
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty());
     let table = before
         .lines()
         .rev()
@@ -552,9 +555,13 @@ alg = "A128GCM"
     #[test]
     fn type_errors_name_the_table_and_key() {
         let f = Path::new("c.toml");
-        let text = "id = \"c\"\n[as]\nesp_addr = \"127.0.0.1:4500\"\ncoap_port = 5683\nspi_c = \"x\"\n";
+        let text =
+            "id = \"c\"\n[as]\nesp_addr = \"127.0.0.1:4500\"\ncoap_port = 5683\nspi_c = \"x\"\n";
         let e = parse::<ClientToml>(f, text).err().unwrap().to_string();
-        assert!(e.starts_with("c.toml: as.spi_c (line 5): invalid type"), "{e}");
+        assert!(
+            e.starts_with("c.toml: as.spi_c (line 5): invalid type"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -48,20 +48,18 @@ fn world_with(as_seed: u64) -> World {
 }
 
 fn world_resumed(as_seed: u64, client_resume: SeqState) -> World {
+    world_full(as_seed, client_resume, ace_coap::Config::default())
+}
+
+fn world_full(as_seed: u64, client_resume: SeqState, coap: ace_coap::Config) -> World {
     let now = Now {
         mono: Instant::now(),
         unix: 1_800_000_000,
     };
     let node = |name: &str, plain: &str, esp: &str, seed: u64| {
-        Node::new(
-            name,
-            addr(plain),
-            addr(esp),
-            ace_coap::Config::default(),
-            seed,
-        )
+        Node::new(name, addr(plain), addr(esp), coap.clone(), seed)
     };
-    let as_ = make_as(now, as_seed, &|_: &str| None);
+    let as_ = make_as(now, as_seed, &|_: &str| None, coap.clone());
     let mut text_scopes = HashMap::new();
     text_scopes.insert("r_temp".to_string(), vec![("/temp".to_string(), GET)]);
     text_scopes.insert("rw_led".to_string(), vec![("/led".to_string(), GET | PUT)]);
@@ -127,6 +125,7 @@ fn make_as(
     now: Now,
     as_seed: u64,
     resume: &dyn Fn(&str) -> Option<SeqState>,
+    coap: ace_coap::Config,
 ) -> AuthorizationServer {
     let issuer = Issuer::new(
         "as.test".into(),
@@ -149,7 +148,7 @@ fn make_as(
             "AS",
             addr("127.0.0.1:5683"),
             addr("127.0.0.1:4500"),
-            ace_coap::Config::default(),
+            coap,
             1,
         ),
         issuer,
@@ -715,8 +714,44 @@ fn an_old_registration_packet_is_refused_after_an_as_restart() {
     assert_eq!(st.in_highest, 1);
     // The AS restarts with what it persisted: the old packet is a replay.
     let lookup = move |_: &str| Some(st);
-    let mut as2 = make_as(w.now, 1, &lookup);
+    let mut as2 = make_as(w.now, 1, &lookup, ace_coap::Config::default());
     assert!(inject(&mut [&mut as2], w.now, &d).is_empty());
     assert_eq!(as2.node_ref().sad().drops().get(DropReason::Replayed), 1);
     assert_eq!(as2.issuer_stats().issued, 0);
+}
+
+#[test]
+fn tokens_larger_than_a_block_travel_blockwise() {
+    // 64-byte blocks: the 280-byte token response comes back in Block2
+    // pieces over ESP, the 220-byte token upload goes out in Block1 pieces in
+    // plain CoAP, and the final 2.01 of the upload still arrives over ESP.
+    let coap = ace_coap::Config {
+        block_szx: 2,
+        ..ace_coap::Config::default()
+    };
+    let mut w = world_full(7, SeqState::default(), coap);
+    let id = w.c.start(w.now, w.access(Method::Get, "/temp", b"", true));
+    let cap = w.pump();
+    let (done, r) = w.c.poll_done().expect("access finished");
+    assert_eq!(done, id);
+    let o = r.unwrap();
+    assert_eq!(o.response.code, ResponseCode::Content);
+    assert_eq!(w.rs_state(), (1, 1));
+    let token_response_pieces = cap
+        .iter()
+        .filter(|d| d.iface == Interface::Esp && d.from == addr("127.0.0.1:4500"))
+        .count();
+    assert!(
+        token_response_pieces >= 3,
+        "Block2 from the AS: {token_response_pieces} datagrams"
+    );
+    let upload_pieces = cap
+        .iter()
+        .filter(|d| d.iface == Interface::Plain && d.to == addr("127.0.0.2:5683"))
+        .count();
+    assert!(
+        upload_pieces >= 3,
+        "Block1 to /authz-info (+ the probe): {upload_pieces} datagrams"
+    );
+    assert_eq!(w.as_.issuer_stats().issued, 1);
 }

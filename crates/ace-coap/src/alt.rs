@@ -60,8 +60,12 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
                 inc.block2,
             )
         };
-        let szx = self.config.block_szx.min(SZX_MAX);
-        if block2.is_some() || resp.payload.len() > size_of_szx(szx) {
+        // A Block2 option on the request only asks for a block size (num 0,
+        // RFC 7959 §2.4): fine as long as the answer fits that one block.
+        let szx = block2
+            .map_or(self.config.block_szx, |b| b.szx.min(self.config.block_szx))
+            .min(SZX_MAX);
+        if block2.is_some_and(|b| b.num != 0) || resp.payload.len() > size_of_szx(szx) {
             return Err(CoapError::Encode(
                 "a redirected response must fit one block",
             ));

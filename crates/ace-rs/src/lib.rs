@@ -177,6 +177,19 @@ impl ResourceServer {
                 };
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "could not answer /authz-info");
+                    if let Some(Peer::Secure { pair, .. }) = via {
+                        // The client never learns of the pair: undo it.
+                        self.node.remove_pair(pair);
+                        if let Some(cti) = self.by_pair.remove(&pair) {
+                            self.tokens.remove(&cti);
+                        }
+                        self.stats.tokens_accepted = self.stats.tokens_accepted.saturating_sub(1);
+                        *self
+                            .stats
+                            .tokens_rejected
+                            .entry("unanswerable")
+                            .or_default() += 1;
+                    }
                 }
             }
             Peer::Plain(from) => {
