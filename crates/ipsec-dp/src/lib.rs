@@ -30,15 +30,19 @@
     )
 )]
 
+pub mod ah;
 pub mod cipher;
 pub mod consts;
 pub mod encap;
 pub mod error;
+pub mod ip;
 pub mod kdf;
 pub mod keys;
+pub mod mode;
 pub mod replay;
 pub mod sa;
 pub mod sad;
+pub mod spd;
 pub mod suite;
 pub mod transport;
 

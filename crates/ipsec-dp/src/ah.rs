@@ -1,0 +1,1 @@
+//! Module `ah`: see the crate documentation.

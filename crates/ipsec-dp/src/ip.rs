@@ -1,0 +1,1 @@
+//! Module `ip`: see the crate documentation.

@@ -1,0 +1,1 @@
+//! Module `mode`: see the crate documentation.

@@ -1,0 +1,1 @@
+//! Module `spd`: see the crate documentation.
