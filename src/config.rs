@@ -180,7 +180,7 @@ fn aif(file: &Path, key: &str, list: &[AifToml]) -> Result<Vec<AifEntry>, Config
         .collect()
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct TokenKeyToml {
     /// Key identifier (text).
@@ -208,7 +208,7 @@ fn token_key(file: &Path, key: &str, t: &TokenKeyToml) -> Result<TokenKey, Confi
 
 // ---------------------------------------------------------------- AS
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsToml {
     pub issuer: String,
@@ -233,7 +233,7 @@ fn default_lifetime() -> u64 {
     3600
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RsRegToml {
     pub audience: String,
@@ -248,7 +248,7 @@ fn default_sa_life() -> u32 {
     3600
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientRegToml {
     pub id: String,
@@ -367,7 +367,7 @@ pub struct AsValid {
 
 // ---------------------------------------------------------------- RS
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RsToml {
     pub audience: String,
@@ -467,7 +467,7 @@ impl RsToml {
 
 // ---------------------------------------------------------------- Client
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientToml {
     pub id: String,
@@ -486,7 +486,7 @@ fn any_local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsRegToml {
     /// The AS token endpoint URI, as RSs name it in their hints.

@@ -73,7 +73,8 @@ pub fn start_rs(
     esp: UdpSocket,
 ) -> Result<Running<ResourceServer>, String> {
     let n = node("RS", &plain, &esp).map_err(|e| e.to_string())?;
-    Running::spawn(ResourceServer::new(n, cfg), plain, esp).map_err(|e| e.to_string())
+    let started = ace_node::Now::system().unix;
+    Running::spawn(ResourceServer::new(n, cfg, started), plain, esp).map_err(|e| e.to_string())
 }
 
 /// Starts a client on the given sockets; `state_dir` as for [`start_as`].

@@ -16,7 +16,7 @@ use ace_core::cwt::{encrypt_token, Claims, ContentAlg, TokenKey};
 use ace_core::ipsec::{IpsecParams, Mode, SecProtocol, Seed};
 use ace_core::labels;
 use ace_core::scope::Scope;
-use ace_node::sim::{inject, pump, tick, Datagram};
+use ace_node::sim::{deliver, inject, pump, tick, Datagram};
 use ace_node::{Host, Interface, Node, Now, SeqState, SEQ_RESERVATION};
 use ace_rs::{ResourceServer, ResourceSpec, RsConfig};
 use ipsec_dp::error::DropReason;
@@ -93,6 +93,8 @@ fn world_full(as_seed: u64, client_resume: SeqState, coap: ace_coap::Config) -> 
             ],
             max_tokens: 10,
         },
+        // The RS has been running for a day.
+        now.unix - 86_400,
     );
     let c = ClientHost::new(
         node(
@@ -390,6 +392,7 @@ fn expired_token_is_refused_and_changes_nothing() {
     let token = encrypt_token(&claims, &token_key(), &mut rand::rng()).unwrap();
     assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Unauthorized);
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(w.rs.stats().tokens_rejected.get("expired"), Some(&1));
 }
 
 #[test]
@@ -400,6 +403,12 @@ fn wrong_audience_is_refused_and_changes_nothing() {
     let token = encrypt_token(&claims, &token_key(), &mut rand::rng()).unwrap();
     assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Forbidden);
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(
+        w.rs.stats().tokens_rejected.get("wrong-audience"),
+        Some(&1),
+        "{:?}",
+        w.rs.stats()
+    );
 }
 
 #[test]
@@ -414,6 +423,12 @@ fn token_under_another_key_is_refused() {
     .unwrap();
     assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Unauthorized);
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(
+        w.rs.stats().tokens_rejected.get("token-invalid"),
+        Some(&1),
+        "{:?}",
+        w.rs.stats()
+    );
 }
 
 #[test]
@@ -429,6 +444,12 @@ fn tampered_token_is_refused() {
     token[n - 3] ^= 0x01;
     assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Unauthorized);
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(
+        w.rs.stats().tokens_rejected.get("token-invalid"),
+        Some(&1),
+        "{:?}",
+        w.rs.stats()
+    );
 }
 
 #[test]
@@ -440,6 +461,12 @@ fn unknown_profile_is_refused() {
     // RFC 9200 §5.10.1.1: claims the RS cannot use → 4.00.
     assert_eq!(w.post_authz_info(upload(token)), ResponseCode::BadRequest);
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(
+        w.rs.stats().tokens_rejected.get("wrong-profile"),
+        Some(&1),
+        "{:?}",
+        w.rs.stats()
+    );
 }
 
 #[test]
@@ -450,6 +477,12 @@ fn garbage_upload_is_a_bad_request() {
         ResponseCode::BadRequest
     );
     assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(
+        w.rs.stats().tokens_rejected.get("malformed"),
+        Some(&1),
+        "{:?}",
+        w.rs.stats()
+    );
 }
 
 #[test]
@@ -588,14 +621,31 @@ fn esp_with_unknown_spi_is_dropped_and_counted() {
 }
 
 #[test]
-fn sa_pair_ends_with_its_token() {
+fn sa_pair_ends_with_its_lifetime_on_both_sides() {
     let mut w = world();
     w.run(w.access(Method::Get, "/temp", b"", false)).0.unwrap();
     assert_eq!(w.rs_state(), (1, 1));
-    // sa_life is 600 s at this RS: one second later than that, everything is gone.
+    assert_eq!(w.c.node_ref().pair_count(), 2, "AS pair + RS pair");
+    // life is 600 s (the RS's sa_life, below the 3600 s token): one second
+    // later both SAs of the pair are gone on both sides; the RS keeps the
+    // token's record (so it cannot be reused) until exp.
     let later = w.now.later(601);
     tick(&mut [&mut w.as_, &mut w.rs, &mut w.c], later);
-    assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(w.rs_state(), (1, 0));
+    assert_eq!(
+        w.c.node_ref().pair_count(),
+        1,
+        "only the AS pair is left at C"
+    );
+    assert!(
+        w.c.session(addr("127.0.0.2:5683")).is_none(),
+        "C forgot the session"
+    );
+    // The next access fetches a new token.
+    w.now = later;
+    let (r, _) = w.run(w.access(Method::Get, "/temp", b"", false));
+    assert_eq!(r.unwrap().response.code, ResponseCode::Content);
+    assert_eq!(w.as_.issuer_stats().issued, 2);
 }
 
 #[test]
@@ -753,5 +803,238 @@ fn tokens_larger_than_a_block_travel_blockwise() {
         upload_pieces >= 3,
         "Block1 to /authz-info (+ the probe): {upload_pieces} datagrams"
     );
+    let plain_answers: Vec<String> = cap
+        .iter()
+        .filter(|d| d.iface == Interface::Plain && d.from == addr("127.0.0.2:5683"))
+        .map(|d| ace_node::tap::summarize(&d.payload))
+        .collect();
+    assert!(
+        plain_answers
+            .iter()
+            .all(|s| s.contains("4.01") || s.contains("2.31")),
+        "the 2.01 came over ESP: {plain_answers:?}"
+    );
     assert_eq!(w.as_.issuer_stats().issued, 1);
+}
+
+/// Posts `payload` to /authz-info from another client address and returns
+/// every datagram the RS sends back.
+fn post_as_client(w: &mut World, payload: Vec<u8>) -> Vec<Datagram> {
+    let mut ep: Endpoint<SocketAddr> = Endpoint::new(ace_coap::Config::default(), 77);
+    ep.request(
+        w.now.mono,
+        addr("127.0.0.2:5683"),
+        Request {
+            method: Method::Post,
+            path: "/authz-info".into(),
+            query: vec![],
+            content_format: None,
+            payload,
+        },
+        true,
+    );
+    let (_, bytes) = ep.poll_transmit().unwrap();
+    let d = Datagram {
+        from: addr("127.0.0.8:5683"),
+        iface: Interface::Plain,
+        to: addr("127.0.0.2:5683"),
+        payload: bytes,
+    };
+    inject(&mut [&mut w.rs], w.now, &d)
+}
+
+#[test]
+fn reposting_a_token_after_its_pair_ended_is_refused() {
+    // The SA lives 600 s, the token 3600 s: after the pair ends, the same
+    // token must not set up the same keys again with counters at zero.
+    let mut w = world();
+    let mut claims = dp_claims(w.now.unix, 0x5000, 0x5001);
+    claims.exp = Some(w.now.unix + 3600);
+    let token = encrypt_token(&claims, &token_key(), &mut rand::rng()).unwrap();
+    let first = post_as_client(&mut w, upload(token.clone()));
+    assert!(
+        !first.is_empty() && first.iter().all(|d| d.iface == Interface::Esp),
+        "2.01 over ESP"
+    );
+    assert_eq!(w.rs_state(), (1, 1));
+    let later = w.now.later(601);
+    tick(&mut [&mut w.rs], later);
+    assert_eq!(
+        w.rs_state(),
+        (1, 0),
+        "the pair ended, the token's record stays until exp"
+    );
+    w.now = later;
+    assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Unauthorized);
+    assert_eq!(w.rs_state(), (1, 0));
+    assert_eq!(w.rs.stats().tokens_rejected.get("token-spent"), Some(&1));
+    // At exp the record goes too.
+    tick(&mut [&mut w.rs], w.now.later(3000));
+    assert_eq!(w.rs_state(), (0, 0));
+}
+
+#[test]
+fn a_token_issued_before_the_rs_started_is_refused() {
+    let mut w = world();
+    let mut claims = dp_claims(w.now.unix - 90_000, 0x5000, 0x5001);
+    claims.exp = Some(w.now.unix + 600);
+    let token = encrypt_token(&claims, &token_key(), &mut rand::rng()).unwrap();
+    assert_eq!(w.post_authz_info(upload(token)), ResponseCode::Unauthorized);
+    assert_eq!(w.rs_state(), (0, 0));
+    assert_eq!(w.rs.stats().tokens_rejected.get("predates-rs"), Some(&1));
+}
+
+#[test]
+fn reposting_a_live_token_with_odd_block_options_changes_nothing() {
+    let mut w = world();
+    let token = encrypt_token(
+        &dp_claims(w.now.unix, 0x5000, 0x5001),
+        &token_key(),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    post_as_client(&mut w, upload(token.clone()));
+    assert_eq!(w.rs_state(), (1, 1));
+    // The same upload asking for block 1 of the answer: the redirected answer
+    // cannot be sent, and the live pair must survive.
+    let msg = ace_coap::Message {
+        mtype: ace_coap::MessageType::Confirmable,
+        code: 0x02,
+        message_id: 0x4242,
+        token: vec![9, 9],
+        options: vec![
+            (11, b"authz-info".to_vec()),
+            (
+                23,
+                ace_coap::BlockOption {
+                    num: 1,
+                    more: false,
+                    szx: 2,
+                }
+                .encode(),
+            ),
+        ],
+        payload: upload(token),
+    };
+    let d = Datagram {
+        from: addr("127.0.0.8:5683"),
+        iface: Interface::Plain,
+        to: addr("127.0.0.2:5683"),
+        payload: msg.emit().unwrap(),
+    };
+    inject(&mut [&mut w.rs], w.now, &d);
+    assert_eq!(
+        w.rs_state(),
+        (1, 1),
+        "the existing pair and token are untouched"
+    );
+    assert_eq!(w.rs.stats().tokens_accepted, 1);
+}
+
+#[test]
+fn a_plain_201_to_authz_info_is_not_taken_as_confirmation() {
+    let mut w = world();
+    w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    // Let the token exchange run; hold back the client's token upload.
+    let mut out = ace_node::host::process(&mut w.c, w.now);
+    let mut upload_dgram = None;
+    for _ in 0..20 {
+        let mut next = Vec::new();
+        for t in out.drain(..) {
+            let from = if t.iface == Interface::Esp {
+                addr("127.0.0.3:4500")
+            } else {
+                addr("127.0.0.3:5683")
+            };
+            let d = Datagram {
+                from,
+                iface: t.iface,
+                to: t.to,
+                payload: t.payload,
+            };
+            if d.iface == Interface::Plain && d.to == addr("127.0.0.2:5683") {
+                upload_dgram = Some(d);
+                continue;
+            }
+            for r in inject(&mut [&mut w.as_], w.now, &d) {
+                next.extend(inject(&mut [&mut w.c], w.now, &r));
+            }
+        }
+        if upload_dgram.is_some() {
+            break;
+        }
+        out = next
+            .into_iter()
+            .map(|d| ace_node::Transmit {
+                iface: d.iface,
+                to: d.to,
+                payload: d.payload,
+            })
+            .collect();
+    }
+    let up = upload_dgram.expect("the client posted its token");
+    // An on-path attacker answers the plain POST with a plain ACK 2.01.
+    let req = ace_coap::Message::parse(&up.payload).unwrap();
+    let forged = ace_coap::Message {
+        mtype: ace_coap::MessageType::Acknowledgement,
+        code: (2 << 5) | 1,
+        message_id: req.message_id,
+        token: req.token.clone(),
+        options: vec![],
+        payload: vec![],
+    };
+    let d = Datagram {
+        from: addr("127.0.0.2:5683"),
+        iface: Interface::Plain,
+        to: addr("127.0.0.3:5683"),
+        payload: forged.emit().unwrap(),
+    };
+    inject(&mut [&mut w.c], w.now, &d);
+    let (_, r) = w.c.poll_done().expect("the access ended");
+    assert!(
+        matches!(
+            r,
+            Err(ace_client::ClientError::Protocol {
+                step: "POST /authz-info",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(
+        w.c.node_ref().pair_count(),
+        1,
+        "only the AS pair remains: the unconfirmed pair is removed"
+    );
+}
+
+#[test]
+fn a_lost_session_fetches_a_new_token() {
+    let mut w = world();
+    w.run(w.access(Method::Get, "/temp", b"", false)).0.unwrap();
+    // The RS restarts: it knows neither the token nor the pair.
+    w.rs = world().rs;
+    let id = w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    let mut now = w.now;
+    let mut done = None;
+    for _ in 0..300 {
+        pump(&mut [&mut w.as_, &mut w.rs, &mut w.c], now);
+        if let Some(d) = w.c.poll_done() {
+            done = Some(d);
+            break;
+        }
+        now = now.later(1);
+        let sent = tick(&mut [&mut w.as_, &mut w.rs, &mut w.c], now);
+        deliver(&mut [&mut w.as_, &mut w.rs, &mut w.c], now, sent);
+    }
+    let (got, r) = done.expect("finished");
+    assert_eq!(got, id);
+    let o = r.unwrap();
+    assert_eq!(o.response.code, ResponseCode::Content);
+    assert!(
+        o.steps.iter().any(|s| s.name == "session lost"),
+        "{:?}",
+        o.steps
+    );
+    assert_eq!(w.as_.issuer_stats().issued, 2);
 }

@@ -86,10 +86,18 @@ fn hints_request_update_upload_error() {
 fn kdf_vector_and_an_esp_packet() {
     for suite in [EspSuite::AesCcm8_128, EspSuite::AesGcm16_128] {
         let (c, rs) = derive_dp_sa_pair(&SEED, SPI_SA_C, SPI_SA_RS, suite).unwrap();
-        in_doc(&format!("{suite:?} SA-C key"), c.key());
-        in_doc(&format!("{suite:?} SA-C salt"), c.salt());
-        in_doc(&format!("{suite:?} SA-RS key"), rs.key());
-        in_doc(&format!("{suite:?} SA-RS salt"), rs.salt());
+        // Each SA's key and salt must stand together in one table row.
+        for (sa, keys) in [("SA-C", &c), ("SA-RS", &rs)] {
+            let row = format!(
+                "| {sa} | `{}` | `{}` |",
+                hex::encode(keys.key()),
+                hex::encode(keys.salt())
+            );
+            println!("{suite:?} {row}");
+            if std::env::var_os("PROFILE_DOC_PRINT").is_none() {
+                assert!(doc().contains(&row), "docs/profile.md lacks the row {row}");
+            }
+        }
     }
     // C → RS: CON GET /temp (message ID 0x1234, token 0x42) from port 40000 to 5683,
     // transport mode, first packet of SA-C with AES-CCM-8.

@@ -39,6 +39,9 @@ struct Grant {
     scope: Scope,
     exp: u64,
     spi_sa_c: u32,
+    /// Every SPI_SA_RS already issued with this seed: an update must not
+    /// repeat one (the same seed and SPIs give the same keys).
+    spis_sa_rs: Vec<u32>,
     alg: i64,
     life: u32,
     seed: Seed,
@@ -64,6 +67,9 @@ pub struct Issuer {
 
 /// The lowest SPI that is not reserved (RFC 4303 §2.1: 1–255 are reserved, 0 is local).
 pub const MIN_SPI: u32 = 256;
+
+/// How many token updates one grant allows (each for a new SPI_SA_RS).
+pub const MAX_UPDATES: usize = 8;
 
 fn refuse(code: AceErrorCode, text: &str) -> AceErrorResponse {
     AceErrorResponse::with_description(code, text)
@@ -176,6 +182,15 @@ impl Issuer {
                         "SPI_SA_RS must differ from SPI_SA_C",
                     ));
                 }
+                if grant.spis_sa_rs.contains(&new_spi) || grant.spis_sa_rs.len() >= MAX_UPDATES {
+                    return Err(refuse(
+                        AceErrorCode::InvalidRequest,
+                        "this SPI_SA_RS was already issued with this token's keys",
+                    ));
+                }
+                if let Some(g) = self.grants.get_mut(&key) {
+                    g.spis_sa_rs.push(new_spi);
+                }
                 self.stats.updates += 1;
                 return self.build(
                     now,
@@ -193,7 +208,9 @@ impl Issuer {
         }
 
         let scope = grant_scope(req.scope.as_ref(), policy)?;
-        let exp = now + self.token_lifetime;
+        let exp = now.saturating_add(self.token_lifetime);
+        // Grants only serve updates of a current token.
+        self.grants.retain(|_, g| g.exp > now);
         let life = rs
             .sa_life
             .min(u32::try_from(self.token_lifetime).unwrap_or(u32::MAX));
@@ -214,14 +231,30 @@ impl Issuer {
                 scope: scope.clone(),
                 exp,
                 spi_sa_c,
+                spis_sa_rs: vec![spi_sa_rs],
                 alg,
                 life,
                 seed: seed.clone(),
             },
         );
-        self.build(
-            now, audience, scope, exp, spi_sa_c, spi_sa_rs, alg, life, seed, rng,
-        )
+        let mut resp = self.build(
+            now,
+            audience,
+            scope.clone(),
+            exp,
+            spi_sa_c,
+            spi_sa_rs,
+            alg,
+            life,
+            seed,
+            rng,
+        )?;
+        // RFC 9200 §5.8.2: `scope` is required when the granted scope differs
+        // from the requested one.
+        if req.scope.as_ref() != Some(&scope) {
+            resp.scope = Some(scope);
+        }
+        Ok(resp)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -144,7 +144,9 @@ impl AuthorizationServer {
         let resp = match peer {
             Peer::Plain(from) => {
                 self.stats.unprotected_refused += 1;
-                tracing::warn!(%from, path = %req.path, "unprotected request to the AS refused");
+                if ace_node::log_throttle(self.stats.unprotected_refused) {
+                    tracing::warn!(%from, path = %req.path, count = self.stats.unprotected_refused, "unprotected request to the AS refused");
+                }
                 Response {
                     code: ResponseCode::Unauthorized,
                     content_format: None,
@@ -227,17 +229,8 @@ pub type StateLookup<'a> = &'a dyn Fn(&str) -> Option<SeqState>;
 
 /// The state file name of a client's registration pair at the AS.
 pub fn registration_state_name(client: &str) -> String {
-    let safe: String = client
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("as-registration-{safe}")
+    // Hex keeps the name injective: two client ids never share a file.
+    format!("as-registration-{}", hex::encode(client.as_bytes()))
 }
 
 /// RFC 9200 §5.8.3: the error's CoAP code with an ace+cbor body.

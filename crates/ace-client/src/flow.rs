@@ -99,8 +99,11 @@ enum State {
         exp: u64,
         audience: String,
     },
+    /// `reused`: the session existed before this access; if the RS no longer
+    /// knows it, the access fetches a new token once.
     Requesting {
         pair: PairId,
+        reused: bool,
     },
 }
 
@@ -211,7 +214,7 @@ impl ClientHost {
             .filter(|s| s.exp_unix > now.unix)
             .map(|s| s.pair);
         let state = match session {
-            Some(pair) => State::Requesting { pair },
+            Some(pair) => State::Requesting { pair, reused: true },
             None => match access.audience.clone() {
                 Some(audience) => State::RequestingToken {
                     audience,
@@ -257,7 +260,7 @@ impl ClientHost {
                 )
             }
             State::PostingToken { .. } => return, // sent by `got_token`
-            State::Requesting { pair } => (
+            State::Requesting { pair, .. } => (
                 Peer::Secure {
                     pair: *pair,
                     port: a.rs.port(),
@@ -311,7 +314,7 @@ impl ClientHost {
         }
     }
 
-    fn on_response(&mut self, now: Now, id: OpId, resp: Response) {
+    fn on_response(&mut self, now: Now, id: OpId, from: Peer, resp: Response) {
         let Some(op) = self.ops.get(&id) else { return };
         match &op.state {
             State::Probing => {
@@ -381,6 +384,24 @@ impl ClientHost {
                 audience,
             } => {
                 let (pair, exp, audience) = (*pair, *exp, audience.clone());
+                // draft §3.3.1: the 2.01 comes over the new pair; a plain one is
+                // not a confirmation (anyone on the path can send it).
+                let over_pair = matches!(from, Peer::Secure { pair: p, .. } if p == pair);
+                if resp.code == ResponseCode::Created && !over_pair {
+                    self.step(
+                        id,
+                        "POST /authz-info",
+                        Some(&resp.code),
+                        "2.01 not over the SA pair: ignored as unauthenticated",
+                    );
+                    return self.finish(
+                        id,
+                        Err(ClientError::Protocol {
+                            step: "POST /authz-info",
+                            detail: "the 2.01 did not arrive over the SA pair".into(),
+                        }),
+                    );
+                }
                 if resp.code != ResponseCode::Created {
                     let detail = String::from_utf8_lossy(&resp.payload).into_owned();
                     self.step(id, "POST /authz-info", Some(&resp.code), detail.clone());
@@ -415,7 +436,10 @@ impl ClientHost {
                     }
                 }
                 if let Some(op) = self.ops.get_mut(&id) {
-                    op.state = State::Requesting { pair };
+                    op.state = State::Requesting {
+                        pair,
+                        reused: false,
+                    };
                 }
                 self.enter(now, id);
             }
@@ -434,6 +458,42 @@ impl ClientHost {
                 self.finish(id, Ok(resp));
             }
         }
+    }
+
+    /// A request on a reused session got no answer or a 4.01: the RS no longer
+    /// knows the token (restart, eviction). Drop the session and fetch a new
+    /// token, once. Returns whether the op continues.
+    fn retry_with_new_token(&mut self, now: Now, id: OpId) -> bool {
+        let Some(op) = self.ops.get(&id) else {
+            return false;
+        };
+        let State::Requesting { reused: true, .. } = op.state else {
+            return false;
+        };
+        let rs = op.access.rs;
+        let audience = self
+            .sessions
+            .get(&rs)
+            .map(|s| s.audience.clone())
+            .or_else(|| op.access.audience.clone());
+        self.drop_session(rs);
+        self.step(
+            id,
+            "session lost",
+            None,
+            "no answer or 4.01 on the old SA pair: new token",
+        );
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = match audience {
+                Some(audience) => State::RequestingToken {
+                    audience,
+                    attempts: 0,
+                },
+                None => State::Probing,
+            };
+        }
+        self.enter(now, id);
+        true
     }
 
     /// The AS answered the token request: check it, install the pair, post the token.
@@ -557,7 +617,9 @@ impl ClientHost {
             };
             return self.send(now, id, peer, token_request(&update), None);
         }
-        let exp = now.unix + tr.expires_in.unwrap_or(u64::from(ipsec.life));
+        let exp = now
+            .unix
+            .saturating_add(tr.expires_in.unwrap_or(u64::from(ipsec.life)));
         let life = Duration::from_secs(u64::from(ipsec.life).min(exp.saturating_sub(now.unix)));
         let rs_esp = access
             .rs_esp
@@ -679,13 +741,21 @@ impl Host for ClientHost {
     }
     fn on_event(&mut self, now: Now, event: NodeEvent) {
         match event {
-            NodeEvent::Coap(Event::Response { id, response, .. }) => {
+            NodeEvent::Coap(Event::Response { id, peer, response }) => {
                 if let Some(op) = self.pending.remove(&id) {
-                    self.on_response(now, op, response);
+                    if response.code == ResponseCode::Unauthorized
+                        && self.retry_with_new_token(now, op)
+                    {
+                        return;
+                    }
+                    self.on_response(now, op, peer, response);
                 }
             }
             NodeEvent::Coap(Event::Failed { id, reason, .. }) => {
                 if let Some(op) = self.pending.remove(&id) {
+                    if self.retry_with_new_token(now, op) {
+                        return;
+                    }
                     let step = match self.ops.get(&op).map(|o| &o.state) {
                         Some(State::Probing) => "unauthorized request",
                         Some(State::RequestingToken { .. }) => "POST /token",

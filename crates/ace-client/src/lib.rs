@@ -28,15 +28,9 @@ pub struct Waiting {
     waiters: Waiters,
 }
 
-impl ace_node::Host for Waiting {
-    fn node(&mut self) -> &mut ace_node::Node {
-        self.host.node()
-    }
-    fn node_ref(&self) -> &ace_node::Node {
-        self.host.node_ref()
-    }
-    fn on_event(&mut self, now: ace_node::Now, event: ace_node::NodeEvent) {
-        self.host.on_event(now, event);
+impl Waiting {
+    /// Hands every finished access to its waiter.
+    fn deliver(&mut self) {
         while let Some((id, r)) = self.host.poll_done() {
             let tx = self
                 .waiters
@@ -47,6 +41,26 @@ impl ace_node::Host for Waiting {
                 let _ = tx.send(r);
             }
         }
+    }
+}
+
+impl ace_node::Host for Waiting {
+    fn node(&mut self) -> &mut ace_node::Node {
+        self.host.node()
+    }
+    fn node_ref(&self) -> &ace_node::Node {
+        self.host.node_ref()
+    }
+    fn on_event(&mut self, now: ace_node::Now, event: ace_node::NodeEvent) {
+        self.host.on_event(now, event);
+        self.deliver();
+    }
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.host.poll_timeout()
+    }
+    fn on_timeout(&mut self, now: ace_node::Now) {
+        self.host.on_timeout(now);
+        self.deliver();
     }
 }
 
@@ -77,32 +91,13 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         let waiters = self.waiters.clone();
         self.running.with(move |w, now| {
+            // `start` may already finish the access: `deliver` after registering hands it over.
             let id = w.host.start(now, access);
-            // An op can finish inside `start` (e.g. nothing to send); check both orders.
-            match w.host.poll_done() {
-                Some((done, r)) if done == id => {
-                    let _ = tx.send(r);
-                }
-                Some(other) => {
-                    waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id, tx);
-                    let tx2 = waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&other.0);
-                    if let Some(tx2) = tx2 {
-                        let _ = tx2.send(other.1);
-                    }
-                }
-                None => {
-                    waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id, tx);
-                }
-            }
+            waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, tx);
+            w.deliver();
         });
         rx.await.unwrap_or_else(|_| {
             Err(ClientError::Protocol {

@@ -23,17 +23,26 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
     /// (piggybacked in an ACK with the request's Message ID, or separate with
     /// its token). Call right after [`Endpoint::request`].
     pub fn expect_response_from(&mut self, id: RequestId, alt: P) {
-        if let Some(token) = self.exchanges.get(&id).map(|e| e.token.clone()) {
+        if let Some(exch) = self.exchanges.get_mut(&id) {
+            if exch.peer == alt {
+                return;
+            }
+            exch.alt = Some(alt.clone());
+            let token = exch.token.clone();
             self.alt_tokens.insert((alt, token), id);
         }
     }
 
     /// The request's own peer when `msg`, received from `alt`, answers an
     /// exchange registered with [`Endpoint::expect_response_from`].
-    pub(crate) fn alt_origin(&self, alt: &P, msg: &Message) -> Option<P> {
-        let id = self.alt_tokens.get(&(alt.clone(), msg.token.clone()))?;
-        let exch = self.exchanges.get(id)?;
-        (exch.mid == msg.message_id).then(|| exch.peer.clone())
+    pub(crate) fn alt_origin(&mut self, alt: &P, msg: &Message) -> Option<P> {
+        let id = *self.alt_tokens.get(&(alt.clone(), msg.token.clone()))?;
+        let exch = self.exchanges.get_mut(&id)?;
+        if exch.mid != msg.message_id || exch.peer == *alt {
+            return None;
+        }
+        exch.answered_by_alt = true;
+        Some(exch.peer.clone())
     }
 
     /// Server side: answers request `id` like [`Endpoint::respond`], but sends

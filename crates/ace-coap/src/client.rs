@@ -47,6 +47,10 @@ pub(crate) struct ClientExchange<P> {
     pub(crate) response_deadline: Option<Instant>,
     pub(crate) upload: Option<UploadState>,
     pub(crate) download: Option<DownloadState>,
+    /// The second peer registered with `expect_response_from`, and whether
+    /// the final answer came from it (then `Event::Response` names it).
+    pub(crate) alt: Option<P>,
+    pub(crate) answered_by_alt: bool,
 }
 
 /// Split a path into Uri-Path segments (RFC 7252 §6.4 step 8, simplified:
@@ -84,6 +88,8 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
                 response_deadline: None,
                 upload,
                 download: None,
+                alt: None,
+                answered_by_alt: false,
             },
         );
         self.send_client_message(now, id);
@@ -208,11 +214,14 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
 
     fn client_done(&mut self, id: RequestId, response: Response) {
         if let Some(exch) = self.remove_exchange(id) {
-            self.events.push_back(Event::Response {
-                id,
-                peer: exch.peer,
-                response,
-            });
+            // The peer that actually answered: the request's, or the second
+            // peer registered with `expect_response_from`.
+            let peer = match (exch.answered_by_alt, exch.alt) {
+                (true, Some(alt)) => alt,
+                _ => exch.peer,
+            };
+            self.events
+                .push_back(Event::Response { id, peer, response });
         }
     }
 

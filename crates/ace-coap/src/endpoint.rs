@@ -531,6 +531,9 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
         } else {
             self.config.non_lifetime
         };
+        // A fresh exchange under this (peer, MID): a redirect remembered for
+        // an earlier one must not apply to it.
+        self.redirects.remove(&key);
         if self.dedup.insert(now, key, DedupState::Silent, lifetime) == Inserted::Full {
             self.counters.dedup_full += 1;
             return;
@@ -641,6 +644,11 @@ impl<P: Clone + Eq + Hash + Debug> Endpoint<P> {
             }
             return;
         };
+        if known.is_none() {
+            if let Some(exch) = self.exchanges.get_mut(&id) {
+                exch.answered_by_alt = true;
+            }
+        }
         if has_unknown_critical_response_option(&msg) {
             self.counters.response_bad_option += 1;
             if con {

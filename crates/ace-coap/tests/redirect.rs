@@ -56,9 +56,12 @@ fn answer_sent_via_second_peer_completes_the_request_and_duplicates_follow_it() 
     c.handle_datagram(now, Peer::Secure, &ack);
     match c.poll_event() {
         Some(Event::Response {
-            id: got, response, ..
+            id: got,
+            peer,
+            response,
         }) => {
             assert_eq!(got, id);
+            assert_eq!(peer, Peer::Secure, "the event names the peer that answered");
             assert_eq!(response.code, ResponseCode::Created);
         }
         other => panic!("{other:?}"),
@@ -110,6 +113,6 @@ fn a_refusal_still_comes_back_on_the_request_peer() {
     assert_eq!(to, Peer::Plain);
     c.handle_datagram(now, Peer::Plain, &ack);
     assert!(
-        matches!(c.poll_event(), Some(Event::Response { response, .. }) if response.code == ResponseCode::Unauthorized)
+        matches!(c.poll_event(), Some(Event::Response { response, peer, .. }) if response.code == ResponseCode::Unauthorized && peer == Peer::Plain)
     );
 }

@@ -50,7 +50,7 @@ impl TokenInvalid {
 /// Check the claims of an opened token, in the priority order of RFC 9200
 /// §5.10.1.1 (`iss`, `exp`, `aud`, then the rest):
 ///
-/// * `iss`, if present and `expected_iss` is given, must equal it;
+/// * `iss`, when `expected_iss` is given, must be present and equal it;
 /// * `exp` must be after `now` (unix seconds); a token without `exp` must
 ///   carry `exi` (RFC 9200 §5.10.3), whose counter is the caller's job;
 /// * `nbf`, if present, must not be after `now`;
@@ -65,8 +65,9 @@ pub fn validate_claims(
     expected_aud: &str,
     expected_iss: Option<&str>,
 ) -> Result<(), TokenInvalid> {
-    if let (Some(want), Some(got)) = (expected_iss, claims.iss.as_deref()) {
-        if want != got {
+    // An RS that names its AS accepts only tokens that name it too.
+    if let Some(want) = expected_iss {
+        if claims.iss.as_deref() != Some(want) {
             return Err(TokenInvalid::WrongIssuer);
         }
     }

@@ -106,27 +106,31 @@ pub fn write_state(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> 
     std::fs::File::open(dir)?.sync_all()
 }
 
-async fn persist(state_dir: &Option<PathBuf>, blobs: Vec<(String, Vec<u8>)>) -> bool {
+/// Writes the turn's state blobs; on failure returns them to be re-queued.
+async fn persist(
+    state_dir: &Option<PathBuf>,
+    blobs: Vec<(String, Vec<u8>)>,
+) -> Result<(), Vec<(String, Vec<u8>)>> {
     if blobs.is_empty() {
-        return true;
+        return Ok(());
     }
     let Some(dir) = state_dir.clone() else {
         tracing::error!("a persistent SA pair has no state directory: refusing to send (its counters would restart)");
-        return false;
+        return Err(blobs);
     };
-    let r = tokio::task::spawn_blocking(move || {
-        blobs.iter().try_for_each(|(n, b)| write_state(&dir, n, b))
-    })
-    .await;
-    match r {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
+    let task = tokio::task::spawn_blocking(move || {
+        let r = blobs.iter().try_for_each(|(n, b)| write_state(&dir, n, b));
+        (r, blobs)
+    });
+    match task.await {
+        Ok((Ok(()), _)) => Ok(()),
+        Ok((Err(e), blobs)) => {
             tracing::error!(error = %e, "cannot persist SA state: not sending this turn's datagrams");
-            false
+            Err(blobs)
         }
         Err(e) => {
             tracing::error!(error = %e, "persist task failed");
-            false
+            Err(Vec::new())
         }
     }
 }
@@ -178,7 +182,9 @@ async fn run<H: Host>(
                 turn(&mut *h, Now::system())
             }
         };
-        if !persist(&state_dir, blobs).await {
+        if let Err(unwritten) = persist(&state_dir, blobs).await {
+            // Nothing of this turn leaves, and the state is written first next turn.
+            lock(&host).node().requeue_persist(unwritten);
             continue;
         }
         for t in txs {

@@ -15,6 +15,6 @@ pub mod tap;
 
 pub use host::{Host, Now};
 pub use node::{
-    dp_pair_spec, DpRole, InstallError, Interface, Node, NodeCounters, NodeEvent, PairId, PairInfo,
-    Peer, SaPairSpec, SeqState, Transmit, SEQ_RESERVATION,
+    dp_pair_spec, log_throttle, DpRole, InstallError, Interface, Node, NodeCounters, NodeEvent,
+    PairId, PairInfo, Peer, SaPairSpec, SeqState, Transmit, SEQ_RESERVATION,
 };

@@ -104,6 +104,9 @@ pub struct SeqState {
     pub out_reserved: u32,
     /// The highest inbound sequence number authenticated.
     pub in_highest: u32,
+    /// The SPIs the state belongs to (inbound, outbound): a state is only
+    /// resumed by the pair it was written for (other SPIs, other keys).
+    pub spis: (u32, u32),
 }
 
 /// Outbound numbers are reserved this many at a time: one durable write
@@ -114,8 +117,8 @@ impl SeqState {
     /// A small text form, one `key value` per line.
     pub fn encode(&self) -> Vec<u8> {
         format!(
-            "out_reserved {}\nin_highest {}\n",
-            self.out_reserved, self.in_highest
+            "spi_in {}\nspi_out {}\nout_reserved {}\nin_highest {}\n",
+            self.spis.0, self.spis.1, self.out_reserved, self.in_highest
         )
         .into_bytes()
     }
@@ -123,17 +126,34 @@ impl SeqState {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let mut st = SeqState::default();
-        let (mut o, mut i) = (false, false);
+        let mut seen = [false; 4];
         for line in text.lines() {
             let (k, v) = line.split_once(' ')?;
             let v: u32 = v.trim().parse().ok()?;
-            match k {
-                "out_reserved" => (st.out_reserved, o) = (v, true),
-                "in_highest" => (st.in_highest, i) = (v, true),
+            let slot = match k {
+                "spi_in" => {
+                    st.spis.0 = v;
+                    0
+                }
+                "spi_out" => {
+                    st.spis.1 = v;
+                    1
+                }
+                "out_reserved" => {
+                    st.out_reserved = v;
+                    2
+                }
+                "in_highest" => {
+                    st.in_highest = v;
+                    3
+                }
                 _ => return None,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return None;
             }
         }
-        (o && i).then_some(st)
+        seen.iter().all(|s| *s).then_some(st)
     }
 }
 
@@ -280,17 +300,29 @@ impl Node {
             return Err(InstallError::SpiInUse(spec.spi_in));
         }
         // A persisted pair continues after everything the previous run may have used.
-        let (out_from, in_from) = spec
-            .persist
+        // A state written for other SPIs belongs to other keys: start fresh.
+        let spis = (spec.spi_in, spec.spi_out);
+        let persist = spec.persist.map(|(name, st)| {
+            let state = if st.spis == spis {
+                st
+            } else {
+                SeqState {
+                    spis,
+                    ..SeqState::default()
+                }
+            };
+            Persisted { name, state }
+        });
+        let (out_from, in_from) = persist
             .as_ref()
-            .map_or((0, 0), |(_, st)| (st.out_reserved, st.in_highest));
+            .map_or((0, 0), |p| (p.state.out_reserved, p.state.in_highest));
         let inbound = InboundSa::new(spec.spi_in, spec.keys_in, now, spec.lifetime)
             .map_err(|e| InstallError::Invalid(e.to_string()))?
             .resume_after(in_from);
         let out = OutboundSa::new(spec.spi_out, spec.keys_out, now, spec.lifetime)
             .map_err(|e| InstallError::Invalid(e.to_string()))?
             .resume_after(out_from);
-        let persist = spec.persist.map(|(name, state)| Persisted { name, state });
+
         self.sad
             .insert_inbound(inbound)
             .map_err(|_| InstallError::SpiInUse(spec.spi_in))?;
@@ -345,6 +377,15 @@ impl Node {
     /// this turn produced. Drivers call it after [`crate::host::process`].
     pub fn take_persist(&mut self) -> Vec<(String, Vec<u8>)> {
         self.persist_queue.drain().collect()
+    }
+
+    /// Gives back blobs the driver could not write: they are taken again next
+    /// turn (unless a newer state for the same name was queued meanwhile), so
+    /// no datagram is ever sent beyond a durable reservation.
+    pub fn requeue_persist(&mut self, blobs: Vec<(String, Vec<u8>)>) {
+        for (name, blob) in blobs {
+            self.persist_queue.entry(name).or_insert(blob);
+        }
     }
 
     pub fn pair_count(&self) -> usize {
@@ -415,6 +456,13 @@ impl Node {
         } = self;
         let len = esp.len().min(scratch.len());
         scratch[..len].copy_from_slice(&esp[..len]);
+        // The highest number authenticated so far on this SPI, before this packet.
+        let spi_hint = esp
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let highest_before = spi_hint
+            .and_then(|s| sad.inbound(s))
+            .map_or(0, |sa| sa.replay_window().highest());
         let (spi, opened) = match sad.open(now, &mut scratch[..len]) {
             Ok(v) => v,
             Err(reason) => {
@@ -470,10 +518,10 @@ impl Node {
             return;
         };
         if let Some(p) = pairs.get_mut(&pair) {
+            let highest = sad
+                .inbound(spi)
+                .map_or(0, |sa| sa.replay_window().highest());
             if let Some(per) = p.persist.as_mut() {
-                let highest = sad
-                    .inbound(spi)
-                    .map_or(0, |sa| sa.replay_window().highest());
                 if highest > per.state.in_highest {
                     per.state.in_highest = highest;
                     persist_queue.insert(per.name.clone(), per.state.encode());
@@ -481,7 +529,9 @@ impl Node {
             }
             // RFC 3948 §3.5 / RFC 7296 §2.23: follow the peer's address as
             // seen on authenticated packets (NAT rebinding).
-            if p.peer_esp != from {
+            // Only a packet that advanced the window moves the peer: a delayed
+            // or raced older packet must not redirect the pair.
+            if p.peer_esp != from && highest > highest_before {
                 tracing::info!(node = %name, pair = ?pair, old = %p.peer_esp, new = %from, "peer ESP address updated");
                 p.peer_esp = from;
             }
@@ -622,11 +672,17 @@ fn log_drop(node: &str, reason: &str, count: u64, from: SocketAddr, spi: Option<
     let spi = spi
         .map(|s| format!("{s:#010x}"))
         .unwrap_or_else(|| "-".into());
-    if count <= 10 || count.is_power_of_two() {
+    if log_throttle(count) {
         tracing::warn!(%node, %reason, %from, %spi, count, "ESP-port datagram dropped");
     } else {
         tracing::debug!(%node, %reason, %from, %spi, count, "ESP-port datagram dropped");
     }
+}
+
+/// Whether the `count`-th event of one kind is logged: the first ten, then
+/// every power of two — every kind is reported, and a flood cannot drown the log.
+pub fn log_throttle(count: u64) -> bool {
+    count <= 10 || count.is_power_of_two()
 }
 
 /// Which side of a Direct-Provisioning SA pair a node is (draft §2.1): the
@@ -681,6 +737,7 @@ mod tests {
         let st = SeqState {
             out_reserved: 4100,
             in_highest: 3076,
+            spis: (0x1002, 0x1001),
         };
         assert_eq!(SeqState::decode(&st.encode()), Some(st));
         for bad in [
@@ -689,6 +746,7 @@ mod tests {
             b"out_reserved x\nin_highest 2\n",
             b"\xff\xfe",
             b"a b\nc d\n",
+            b"spi_in 1\nspi_in 1\nout_reserved 1\nin_highest 2\n",
         ] {
             assert_eq!(SeqState::decode(bad), None, "{bad:?}");
         }

@@ -20,7 +20,12 @@ pub struct Datagram {
 /// returns every datagram that was delivered (the "capture").
 /// A datagram to an address no host owns is returned in the capture but not delivered.
 pub fn pump(hosts: &mut [&mut dyn Host], now: Now) -> Vec<Datagram> {
-    let mut queue: VecDeque<Datagram> = VecDeque::new();
+    deliver(hosts, now, Vec::new())
+}
+
+/// Like [`pump`], starting with `datagrams` in flight (e.g. what [`tick`] returned).
+pub fn deliver(hosts: &mut [&mut dyn Host], now: Now, datagrams: Vec<Datagram>) -> Vec<Datagram> {
+    let mut queue: VecDeque<Datagram> = datagrams.into();
     for h in hosts.iter_mut() {
         enqueue(&mut queue, &mut **h, now);
     }
@@ -55,13 +60,17 @@ pub fn inject(hosts: &mut [&mut dyn Host], now: Now, d: &Datagram) -> Vec<Datagr
     queue.into_iter().collect()
 }
 
-/// Fires every timer due at `now` on every host.
-pub fn tick(hosts: &mut [&mut dyn Host], now: Now) {
+/// Fires every timer due at `now` on every host, lets the hosts handle what
+/// that produced, and returns what they send (not delivered).
+pub fn tick(hosts: &mut [&mut dyn Host], now: Now) -> Vec<Datagram> {
+    let mut queue = VecDeque::new();
     for h in hosts.iter_mut() {
         if next_timeout(&**h).is_some_and(|t| t <= now.mono) {
             handle_timeout(&mut **h, now);
         }
+        enqueue(&mut queue, &mut **h, now);
     }
+    queue.into_iter().collect()
 }
 
 fn owns(h: &dyn Host, iface: Interface, to: SocketAddr) -> bool {

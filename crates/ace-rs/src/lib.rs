@@ -25,7 +25,7 @@ use ace_core::hints::AsCreationHints;
 use ace_core::ipsec::{Mode, SecProtocol};
 use ace_core::scope::Scope;
 use ace_core::validate::{validate_claims, TokenInvalid};
-use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer};
+use ace_node::{dp_pair_spec, DpRole, Host, InstallError, Node, NodeEvent, Now, PairId, Peer};
 use ipsec_dp::consts::NAT_T_PORT;
 use ipsec_dp::suite::EspSuite;
 
@@ -66,7 +66,9 @@ pub struct AcceptedToken {
     pub entries: Vec<(String, u64)>,
     pub exp_unix: u64,
     pub expires: Instant,
-    pub pair: PairId,
+    /// The SA pair the token set up; None once it ended (the record stays
+    /// until `exp`, so the token cannot set the same keys up again).
+    pub pair: Option<PairId>,
     pub spi_sa_c: u32,
     pub spi_sa_rs: u32,
     pub peer: SocketAddr,
@@ -94,6 +96,14 @@ pub struct ResourceServer {
     by_pair: HashMap<PairId, Vec<u8>>,
     values: BTreeMap<String, ResourceSpec>,
     stats: RsStats,
+    started_unix: u64,
+}
+
+/// A token accepted at `/authz-info`: its pair, and whether this request
+/// installed it (false: the same token posted again while its pair lives).
+struct Accepted {
+    pair: PairId,
+    fresh: bool,
 }
 
 /// A refusal of `/authz-info`: code, counted reason, diagnostic.
@@ -114,7 +124,9 @@ impl Refusal {
 }
 
 impl ResourceServer {
-    pub fn new(node: Node, cfg: RsConfig) -> Self {
+    /// `started_unix`: when this RS instance started (tokens issued earlier
+    /// are refused, since accepted tokens are not kept across restarts).
+    pub fn new(node: Node, cfg: RsConfig, started_unix: u64) -> Self {
         let values = cfg
             .resources
             .iter()
@@ -127,6 +139,7 @@ impl ResourceServer {
             by_pair: HashMap::new(),
             values,
             stats: RsStats::default(),
+            started_unix,
         }
     }
 
@@ -157,18 +170,22 @@ impl ResourceServer {
     fn on_request(&mut self, now: Now, id: IncomingId, peer: Peer, req: Request) {
         match peer {
             Peer::Plain(from) if req.path == AUTHZ_INFO => {
-                let (resp, via) = match self.authz_info(now, from, &req) {
-                    Ok((resp, pair)) => (
-                        resp,
+                let (resp, via, fresh) = match self.authz_info(now, from, &req) {
+                    Ok(Accepted { pair, fresh }) => (
+                        created(),
                         Some(Peer::Secure {
                             pair,
                             port: from.port(),
                         }),
+                        fresh,
                     ),
                     Err(r) => {
-                        *self.stats.tokens_rejected.entry(r.reason).or_default() += 1;
-                        tracing::warn!(%from, reason = r.reason, detail = %r.detail, code = %r.code.as_dotted(), "token refused at /authz-info");
-                        (diagnostic(r.code, &r.detail), None)
+                        let n = self.stats.tokens_rejected.entry(r.reason).or_default();
+                        *n += 1;
+                        if ace_node::log_throttle(*n) {
+                            tracing::warn!(%from, reason = r.reason, detail = %r.detail, code = %r.code.as_dotted(), count = *n, "token refused at /authz-info");
+                        }
+                        (diagnostic(r.code, &r.detail), None, false)
                     }
                 };
                 let sent = match via {
@@ -177,8 +194,9 @@ impl ResourceServer {
                 };
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "could not answer /authz-info");
-                    if let Some(Peer::Secure { pair, .. }) = via {
-                        // The client never learns of the pair: undo it.
+                    if let (Some(Peer::Secure { pair, .. }), true) = (via, fresh) {
+                        // The client never learns of the pair this request
+                        // installed: undo it (and only it).
                         self.node.remove_pair(pair);
                         if let Some(cti) = self.by_pair.remove(&pair) {
                             self.tokens.remove(&cti);
@@ -195,7 +213,9 @@ impl ResourceServer {
             Peer::Plain(from) => {
                 // RFC 9200 §5.3, draft §4.1: only what C needs to reach the AS.
                 self.stats.unauthorized += 1;
-                tracing::info!(%from, path = %req.path, "unauthorized request: 4.01 with AS Request Creation Hints");
+                if ace_node::log_throttle(self.stats.unauthorized) {
+                    tracing::info!(%from, path = %req.path, count = self.stats.unauthorized, "unauthorized request: 4.01 with AS Request Creation Hints");
+                }
                 let resp = self.hints();
                 let _ = self.node.endpoint().respond(now.mono, id, resp);
             }
@@ -212,7 +232,7 @@ impl ResourceServer {
         now: Now,
         from: SocketAddr,
         req: &Request,
-    ) -> Result<(Response, PairId), Refusal> {
+    ) -> Result<Accepted, Refusal> {
         use ResponseCode::*;
         if req.method != Method::Post {
             return Err(Refusal::new(
@@ -245,10 +265,27 @@ impl ResourceServer {
             .ok_or_else(|| Refusal::new(BadRequest, "no-exp", "token has no exp"))?;
 
         // A token posted again: same SA pair, same answer (idempotent).
+        // A token posted again: while its pair lives, the same answer on the
+        // same pair (idempotent); once the pair ended, never again: the same
+        // seed and SPIs would give the same keys with counters back at zero.
         if let Some(t) = self.tokens.get(&cti) {
-            if self.node.pair(t.pair).is_some() {
-                return Ok((created(), t.pair));
-            }
+            return match t.pair.filter(|p| self.node.pair(*p).is_some()) {
+                Some(pair) => Ok(Accepted { pair, fresh: false }),
+                None => Err(Refusal::new(
+                    Unauthorized,
+                    "token-spent",
+                    "this token's SA pair has ended; request a new token",
+                )),
+            };
+        }
+        // Accepted tokens are kept in memory only: a token issued before this
+        // RS instance started may already have set up these keys.
+        if claims.iat.is_some_and(|iat| iat < self.started_unix) {
+            return Err(Refusal::new(
+                Unauthorized,
+                "predates-rs",
+                "the token was issued before this RS started; request a new token",
+            ));
         }
         let entries = self.scope_entries(&claims)?;
 
@@ -326,7 +363,10 @@ impl ResourceServer {
         let pair = self
             .node
             .install_pair(now.mono, spec)
-            .map_err(|e| Refusal::new(Conflict, "spi-collision", e.to_string()))?;
+            .map_err(|e| match e {
+                InstallError::SpiInUse(_) => Refusal::new(Conflict, "spi-collision", e.to_string()),
+                InstallError::Invalid(_) => Refusal::new(BadRequest, "sa-invalid", e.to_string()),
+            })?;
         tracing::info!(%from, cti = %hex::encode(&cti), spi_sa_c = format_args!("{spi_c:#010x}"), spi_sa_rs = format_args!("{spi_rs:#010x}"), suite = suite.name(), life_s = life.as_secs(), "token accepted, SA pair installed");
         self.by_pair.insert(pair, cti.clone());
         self.tokens.insert(
@@ -335,15 +375,16 @@ impl ResourceServer {
                 cti,
                 entries,
                 exp_unix: exp,
-                expires: now.mono + life,
-                pair,
+                // The record lives until the token expires; the pair may end sooner (`life`).
+                expires: now.mono + Duration::from_secs(remaining),
+                pair: Some(pair),
                 spi_sa_c: spi_c,
                 spi_sa_rs: spi_rs,
                 peer: from,
             },
         );
         self.stats.tokens_accepted += 1;
-        Ok((created(), pair))
+        Ok(Accepted { pair, fresh: true })
     }
 
     /// The (path, methods) pairs a token grants on this RS.
@@ -359,7 +400,12 @@ impl ResourceServer {
                 .flatten()
                 .cloned()
                 .collect(),
-            Scope::Aif(list) => list.iter().map(|e| (e.path.clone(), e.methods)).collect(),
+            // Only entries naming a resource of this RS count (RFC 9200 §5.10.1.1).
+            Scope::Aif(list) => list
+                .iter()
+                .filter(|e| self.values.contains_key(&e.path))
+                .map(|e| (e.path.clone(), e.methods))
+                .collect(),
         };
         if entries.is_empty() {
             // RFC 9200 §5.10.1.1: the scope names nothing this RS has.
@@ -439,11 +485,14 @@ impl ResourceServer {
         }
     }
 
-    fn drop_token_of_pair(&mut self, pair: PairId) {
+    /// The pair ended (SA lifetime): the token can no longer be used, but its
+    /// record stays until `exp` so that it cannot set the same keys up again.
+    fn pair_ended(&mut self, pair: PairId) {
         if let Some(cti) = self.by_pair.remove(&pair) {
-            self.tokens.remove(&cti);
-            self.stats.tokens_expired += 1;
-            tracing::info!(cti = %hex::encode(&cti), "token and its SA pair removed");
+            if let Some(t) = self.tokens.get_mut(&cti) {
+                t.pair = None;
+            }
+            tracing::info!(cti = %hex::encode(&cti), "SA pair of a token ended");
         }
     }
 }
@@ -495,22 +544,29 @@ impl Host for ResourceServer {
                 self.on_request(now, id, peer, request)
             }
             NodeEvent::Coap(other) => tracing::debug!(?other, "RS ignores client-side CoAP event"),
-            NodeEvent::PairExpired(pair) => self.drop_token_of_pair(pair),
+            NodeEvent::PairExpired(pair) => self.pair_ended(pair),
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.tokens.values().map(|t| t.expires).min()
     }
     fn on_timeout(&mut self, now: Now) {
-        let due: Vec<PairId> = self
+        // The token expired: forget it, and delete its pair if it still lives.
+        let due: Vec<Vec<u8>> = self
             .tokens
             .values()
             .filter(|t| t.expires <= now.mono)
-            .map(|t| t.pair)
+            .map(|t| t.cti.clone())
             .collect();
-        for pair in due {
-            self.node.remove_pair(pair);
-            self.drop_token_of_pair(pair);
+        for cti in due {
+            if let Some(t) = self.tokens.remove(&cti) {
+                if let Some(pair) = t.pair {
+                    self.node.remove_pair(pair);
+                    self.by_pair.remove(&pair);
+                }
+                self.stats.tokens_expired += 1;
+                tracing::info!(cti = %hex::encode(&cti), "token expired and forgotten");
+            }
         }
     }
 }
