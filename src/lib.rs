@@ -4,4 +4,5 @@
 
 pub mod config;
 pub mod demo;
+pub mod gateway;
 pub mod services;

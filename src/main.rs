@@ -1,6 +1,6 @@
 //! `ace-ipsec`: the command-line entry point (AS, RS, Client, demo).
 
-use ace_ipsec::{demo, services};
+use ace_ipsec::{demo, gateway, services};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -59,6 +59,11 @@ enum Cmd {
         /// Print each step of the flow.
         #[arg(long, short)]
         verbose: bool,
+    },
+    /// Transparent mode: protect the IP packets routed into a TUN device (root).
+    Gateway {
+        #[arg(long, short)]
+        config: PathBuf,
     },
     /// AS, RS and Client in one process on loopback: the whole flow with real ESP traffic.
     Demo {
@@ -131,6 +136,10 @@ async fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+        Cmd::Gateway { config } => {
+            init_logs(cli.log.as_deref(), "info");
+            exit(gateway::run(&config).await)
         }
         Cmd::As { config } => {
             init_logs(cli.log.as_deref(), "info");

@@ -1,14 +1,22 @@
 //! Arbitrary bytes into a Security Association Database holding one inbound
-//! SA per suite: nothing may panic, and nothing random may authenticate.
+//! SA per suite (NULL encryption included, with and without ESN): nothing
+//! may panic, and nothing random may authenticate. The first byte picks the
+//! suite (and ESN) of the genuine-packet round trip.
 #![no_main]
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ipsec_dp::{EspSuite, InboundSa, OutboundSa, SaKeys, Sad};
+use ipsec_dp::{EspSuite, InboundSa, OutboundSa, SaKeys, SaOptions, Sad};
 use libfuzzer_sys::fuzz_target;
 
-const SPIS: [u32; 4] = [0x0000_1000, 0x0000_1001, 0x0000_1002, 0x0000_1003];
+const SUITES: [EspSuite; 10] = EspSuite::ALL_WITH_NULL;
+
+/// One inbound SA per suite without ESN (SPI 0x1000 + i) and one with ESN
+/// (SPI 0x1100 + i).
+fn spi_of(i: usize, esn: bool) -> u32 {
+    0x0000_1000 + i as u32 + if esn { 0x100 } else { 0 }
+}
 
 struct State {
     sad: Sad,
@@ -25,10 +33,18 @@ fn keys(suite: EspSuite) -> SaKeys {
 fn init() -> State {
     let start = Instant::now();
     let mut sad = Sad::new();
-    for (spi, suite) in SPIS.into_iter().zip(EspSuite::ALL) {
-        let sa = InboundSa::new(spi, keys(suite), start, Some(Duration::from_secs(3600)))
-            .expect("valid SPI");
-        sad.insert_inbound(sa).expect("distinct SPIs");
+    for (i, suite) in SUITES.into_iter().enumerate() {
+        for esn in [false, true] {
+            let sa = InboundSa::new(
+                spi_of(i, esn),
+                keys(suite),
+                start,
+                Some(Duration::from_secs(3600)),
+            )
+            .expect("valid SPI")
+            .with_esn(esn);
+            sad.insert_inbound(sa).expect("distinct SPIs");
+        }
     }
     State { sad, start }
 }
@@ -42,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
     //    a real SPI so that it reaches the replay check and the AEAD).
     let mut packet = data.to_vec();
     if let (Some(&sel), true) = (data.first(), packet.len() >= 4) {
-        let spi = SPIS[usize::from(sel) % SPIS.len()];
+        let spi = spi_of(usize::from(sel) % SUITES.len(), sel & 0x40 != 0);
         if sel & 0x80 != 0 {
             packet[..4].copy_from_slice(&spi.to_be_bytes());
         }
@@ -54,10 +70,15 @@ fuzz_target!(|data: &[u8]| {
 
     // 2. A genuine packet with the input as payload, then a one-bit
     //    corruption chosen by the input: it must open, then never open again.
-    let suite = EspSuite::ALL[data.len() % EspSuite::ALL.len()];
+    let sel = usize::from(data.first().copied().unwrap_or(0));
+    let suite = SUITES[sel % SUITES.len()];
+    let options = SaOptions {
+        esn: sel & 0x40 != 0,
+        ..SaOptions::default()
+    };
     let spi = 0x0000_2000 + data.len() as u32 % 0x1000;
-    let mut tx = OutboundSa::new(spi, keys(suite), now, None).expect("valid SPI");
-    let mut rx = InboundSa::new(spi, keys(suite), now, None).expect("valid SPI");
+    let mut tx = OutboundSa::with_options(spi, keys(suite), now, options).expect("valid SPI");
+    let mut rx = InboundSa::with_options(spi, keys(suite), now, options).expect("valid SPI");
     let mut buf = vec![0u8; tx.sealed_len(data.len())];
     let n = tx.seal(now, 17, data, &mut buf).expect("seal");
     let mut tampered = buf[..n].to_vec();
@@ -66,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(&b) = data.last() {
         let i = usize::from(b) * 7 % tampered.len();
         tampered[i] ^= 1 << (b % 8);
-        let mut rx2 = InboundSa::new(spi, keys(suite), now, None).expect("valid SPI");
+        let mut rx2 = InboundSa::with_options(spi, keys(suite), now, options).expect("valid SPI");
         assert!(
             rx2.open(now, &mut tampered).is_err(),
             "tampered packet opened"

@@ -52,6 +52,9 @@ pub const SPI_RESERVED_IANA_MAX: u32 = 255;
 /// RFC 4303 §3.3.3: without ESN the 32-bit sequence number MUST NOT cycle; the
 /// last packet an SA may send carries this number.
 pub const ESP_SEQ_MAX: u32 = u32::MAX;
+/// RFC 4304 §2 / RFC 4303 §3.3.3: with ESN the 64-bit counter MUST NOT cycle
+/// either; the last packet an SA may send carries 2^64 - 1.
+pub const ESP_ESN_MAX: u64 = u64::MAX;
 
 /// RFC 4303 §3.4.3: a receiver's anti-replay window SHOULD default to 64 packets
 /// (the minimum is 32).
@@ -74,6 +77,8 @@ pub const GCM_ICV_LEN: usize = 16;
 pub const CCM_SALT_LEN: usize = 3;
 /// RFC 4309 §6.1: ICV length of AES-CCM with an 8-octet ICV (IKEv2 transform ID 14).
 pub const CCM8_ICV_LEN: usize = 8;
+/// RFC 4309 §6.1: ICV length of AES-CCM with a 16-octet ICV (IKEv2 transform ID 16).
+pub const CCM16_ICV_LEN: usize = 16;
 /// RFC 4309 §4: the CCM nonce = 3-octet salt || 8-octet IV = 11 octets, so L = 4.
 pub const CCM_NONCE_LEN: usize = CCM_SALT_LEN + ESP_IV_LEN;
 /// RFC 4106 §4: the GCM nonce = 4-octet salt || 8-octet IV = 12 octets.
@@ -89,8 +94,52 @@ pub const AES256_KEY_LEN: usize = 32;
 /// IANA "Transform Type 1 - Encryption Algorithm Transform IDs" (RFC 7296
 /// §3.3.2 registry): ENCR_AES_CCM_8 (RFC 4309).
 pub const IKEV2_ENCR_AES_CCM_8: u16 = 14;
+/// IANA "Transform Type 1 - Encryption Algorithm Transform IDs": ENCR_AES_CCM_16 (RFC 4309).
+pub const IKEV2_ENCR_AES_CCM_16: u16 = 16;
 /// IANA "Transform Type 1 - Encryption Algorithm Transform IDs": ENCR_AES_GCM_16 (RFC 4106).
 pub const IKEV2_ENCR_AES_GCM_16: u16 = 20;
+/// IANA "Transform Type 1 - Encryption Algorithm Transform IDs": ENCR_NULL (RFC 2410).
+pub const IKEV2_ENCR_NULL: u16 = 11;
+/// IANA "Transform Type 1 - Encryption Algorithm Transform IDs": ENCR_AES_CBC (RFC 3602).
+pub const IKEV2_ENCR_AES_CBC: u16 = 12;
+/// IANA "Transform Type 1 - Encryption Algorithm Transform IDs":
+/// ENCR_CHACHA20_POLY1305 (RFC 7634 §4).
+pub const IKEV2_ENCR_CHACHA20_POLY1305: u16 = 28;
+/// IANA "Transform Type 3 - Integrity Algorithm Transform IDs":
+/// AUTH_HMAC_SHA2_256_128 (RFC 4868 §2.1).
+pub const IKEV2_AUTH_HMAC_SHA2_256_128: u16 = 12;
+
+// ---------------------------------------------------------------------------
+// RFC 7634 (ChaCha20-Poly1305 in ESP).
+// ---------------------------------------------------------------------------
+
+/// RFC 7634 §2: the ChaCha20 key is 256 bits.
+pub const CHACHA20_KEY_LEN: usize = 32;
+/// RFC 7634 §2 / §4: the nonce salt is the last 4 octets of the 36-octet KEYMAT.
+pub const CHACHA20_SALT_LEN: usize = 4;
+/// RFC 7634 §2: the Poly1305 tag (ICV) is 16 octets.
+pub const CHACHA20_POLY1305_ICV_LEN: usize = 16;
+
+// ---------------------------------------------------------------------------
+// RFC 3602 (AES-CBC in ESP), RFC 4868 (HMAC-SHA-256-128), RFC 2410 (NULL).
+// ---------------------------------------------------------------------------
+
+/// RFC 3602 §2.1 / §3: the AES block size, and so the explicit IV length of
+/// AES-CBC and the alignment of its ciphertext.
+pub const AES_BLOCK_LEN: usize = 16;
+/// RFC 3602 §3: the IV of AES-CBC is one block, carried in every packet.
+pub const CBC_IV_LEN: usize = AES_BLOCK_LEN;
+/// RFC 4868 §2.1.1: HMAC-SHA-256-128 uses a 256-bit key.
+pub const HMAC_SHA256_KEY_LEN: usize = 32;
+/// RFC 4868 §2.1.1 / §2.3: HMAC-SHA-256-128 truncates the 256-bit output to
+/// its first 128 bits.
+pub const HMAC_SHA256_128_ICV_LEN: usize = 16;
+/// RFC 4304 §2 / RFC 4303 §2.2.1: the high-order 32 bits of an extended
+/// sequence number, appended after the packet for the ICV computation of a
+/// separate integrity algorithm (or carried in the AAD of an AEAD).
+pub const ESN_HIGH_LEN: usize = 4;
+/// RFC 4106 §5 / RFC 4309 §5 / RFC 7634 §2.1: AAD = SPI || 64-bit ESN.
+pub const ESP_AAD_ESN_LEN: usize = ESP_SPI_LEN + 8;
 
 // ---------------------------------------------------------------------------
 // COSE Algorithms registry (RFC 9053 §4.1 Table 5 for AES-GCM, §4.2 Table 6
@@ -105,6 +154,26 @@ pub const COSE_ALG_A256GCM: i64 = 3;
 pub const COSE_ALG_AES_CCM_16_64_128: i64 = 10;
 /// RFC 9053 Table 6: AES-CCM-16-64-256 (256-bit key, 64-bit tag).
 pub const COSE_ALG_AES_CCM_16_64_256: i64 = 11;
+/// RFC 9053 Table 6: AES-CCM-16-128-128 (128-bit key, 128-bit tag).
+pub const COSE_ALG_AES_CCM_16_128_128: i64 = 30;
+/// RFC 9053 Table 6: AES-CCM-16-128-256 (256-bit key, 128-bit tag).
+pub const COSE_ALG_AES_CCM_16_128_256: i64 = 31;
+/// RFC 9053 §4.3 Table 7: ChaCha20/Poly1305 (256-bit key, 128-bit tag).
+pub const COSE_ALG_CHACHA20_POLY1305: i64 = 24;
+
+// Private COSE identifiers of this implementation. RFC 9053 has no COSE
+// algorithm for ESP's non-AEAD transforms, so the profile names them with
+// values from the COSE Algorithms registry's "Private Use" range (values
+// less than -65536, RFC 9052 §11.1 / IANA). Both ends must be configured with
+// the same meaning; they are never sent to a third party.
+
+/// Private use: ESP with AES-CBC-128 (RFC 3602) and HMAC-SHA-256-128 (RFC 4868).
+pub const COSE_ALG_PRIVATE_AES_CBC_128_HMAC_SHA256_128: i64 = -65601;
+/// Private use: ESP with AES-CBC-256 (RFC 3602) and HMAC-SHA-256-128 (RFC 4868).
+pub const COSE_ALG_PRIVATE_AES_CBC_256_HMAC_SHA256_128: i64 = -65602;
+/// Private use: ESP with NULL encryption (RFC 2410) and HMAC-SHA-256-128
+/// (RFC 4868). Integrity only: selected only when NULL is explicitly allowed.
+pub const COSE_ALG_PRIVATE_NULL_HMAC_SHA256_128: i64 = -65603;
 
 // ---------------------------------------------------------------------------
 // RFC 3948 (UDP encapsulation of ESP).

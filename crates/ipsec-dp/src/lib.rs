@@ -4,11 +4,16 @@
 //! No sockets, no clocks, no threads: packets come in as byte slices owned by
 //! the caller and time comes in as [`std::time::Instant`] arguments.
 //!
-//! - [`suite`]: the ESP AEAD suites (RFC 4309 AES-CCM-8, RFC 4106 AES-GCM-16)
-//!   and their COSE identifiers (RFC 9053).
+//! - [`suite`]: the ESP suites (RFC 4309 AES-CCM-8/16, RFC 4106 AES-GCM-16,
+//!   RFC 7634 ChaCha20-Poly1305, RFC 3602 AES-CBC and RFC 2410 NULL with
+//!   RFC 4868 HMAC-SHA-256-128) and their COSE identifiers (RFC 9053).
+//! - [`provider`]: which implementation runs each algorithm ([`aes_ccm`],
+//!   [`cbc_hmac`], aws-lc-rs).
+//! - [`bench`]: ESP against the raw transform, without criterion.
 //! - [`keys`], [`kdf`]: per-SA keying material (zeroized on drop), RFC 7296
 //!   §2.13 prf+ and the profile's Direct Provisioning derivation.
-//! - [`cipher`]: the keyed AEAD with the RFC 4106 / RFC 4309 nonce layout.
+//! - [`cipher`]: the keyed transform with the RFC 4106 / RFC 4309 / RFC 7634
+//!   nonce and AAD layouts (ESN included).
 //! - [`sa`]: [`OutboundSa::seal`] (RFC 4303 §3.3) and [`InboundSa::open`]
 //!   (RFC 4303 §3.4) in place, with the [`replay`] window of RFC 4303 §3.4.3.
 //! - [`sad`]: the inbound Security Association Database (RFC 4301 §4.4.2).
@@ -30,7 +35,10 @@
     )
 )]
 
+pub mod aes_ccm;
 pub mod ah;
+pub mod bench;
+pub mod cbc_hmac;
 pub mod cipher;
 pub mod consts;
 pub mod encap;
@@ -39,6 +47,7 @@ pub mod ip;
 pub mod kdf;
 pub mod keys;
 pub mod mode;
+pub mod provider;
 pub mod replay;
 pub mod sa;
 pub mod sad;
@@ -55,7 +64,9 @@ pub use error::{
 pub use kdf::{derive_dp_sa_pair, prf_plus};
 pub use keys::SaKeys;
 pub use replay::{ReplayError, ReplayWindow};
-pub use sa::{InboundSa, Opened, OutboundSa, SaCounters, SealCounters};
+pub use sa::{
+    InboundSa, LifetimeStatus, Opened, OutboundSa, SaCounters, SaLifetime, SaOptions, SealCounters,
+};
 pub use sad::Sad;
 pub use suite::EspSuite;
 pub use transport::{parse_udp, write_udp, UdpView};

@@ -19,22 +19,26 @@ pub enum ReplayError {
     TooOld,
 }
 
-/// RFC 4303 §3.4.3 sliding receive window over 32-bit sequence numbers.
+/// RFC 4303 §3.4.3 sliding receive window, over 32-bit sequence numbers or
+/// 64-bit extended sequence numbers (RFC 4304, RFC 4303 Appendix A).
 ///
 /// The right edge is the highest sequence number authenticated so far; a
-/// bitmap of `size` bits records which of the `size` numbers ending at the
-/// right edge were received. The bitmap is a ring indexed by
-/// `seq mod (64 * words)`, so any multiple of 64 is a valid size and sliding
-/// the window clears bits instead of shifting words.
+/// bitmap records which of the `size` numbers ending at the right edge were
+/// received. The bitmap is a ring of 64-bit words indexed by `seq / 64`, with
+/// one word more than `size / 64` (the RFC 6479 layout), so sliding the
+/// window clears whole words: the cost per packet is O(1) for a given size
+/// and never proportional to the jump in sequence numbers (a jump of more
+/// than the window clears at most `size / 64 + 1` words).
 ///
 /// Use [`ReplayWindow::check`] before verifying the ICV (no state change) and
 /// [`ReplayWindow::update`] only after the ICV verified, as §3.4.3 requires.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReplayWindow {
     /// Highest authenticated sequence number; 0 = nothing received yet.
-    top: u32,
+    top: u64,
     /// Window size in packets (a multiple of 64).
     size: u32,
+    /// `size / 64 + 1` words.
     bits: Box<[u64]>,
 }
 
@@ -68,7 +72,7 @@ impl ReplayWindow {
         ReplayWindow {
             top: 0,
             size: words.saturating_mul(64),
-            bits: vec![0u64; words as usize].into_boxed_slice(),
+            bits: vec![0u64; words as usize + 1].into_boxed_slice(),
         }
     }
 
@@ -77,10 +81,20 @@ impl ReplayWindow {
     /// received number was persisted (RFC 4303 §3.4.3 keeps the window across
     /// the SA's life; a restart must not reopen it).
     pub fn resumed_after(size: u32, highest: u32) -> Self {
+        Self::resumed_after64(size, u64::from(highest))
+    }
+
+    /// [`ReplayWindow::resumed_after`] with a 64-bit (ESN) sequence number.
+    pub fn resumed_after64(size: u32, highest: u64) -> Self {
         let mut w = Self::with_size(size);
         w.top = highest;
         if highest > 0 {
             w.bits.iter_mut().for_each(|word| *word = u64::MAX);
+            // Numbers above `highest` in its own word were not received.
+            let (i, m) = w.slot(highest);
+            if let Some(word) = w.bits.get_mut(i) {
+                *word = m | (m - 1);
+            }
         }
         w
     }
@@ -90,21 +104,31 @@ impl ReplayWindow {
         self.size
     }
 
-    /// The right edge: the highest sequence number authenticated so far (0 if none).
+    /// The right edge: the low 32 bits of the highest sequence number
+    /// authenticated so far (0 if none); all of it without ESN.
     pub fn highest(&self) -> u32 {
+        self.top as u32
+    }
+
+    /// The right edge as a 64-bit (ESN) sequence number.
+    pub fn highest64(&self) -> u64 {
         self.top
     }
 
     /// RFC 4303 §3.4.3: would `seq` be accepted? Does not change the window.
     pub fn check(&self, seq: u32) -> Result<(), ReplayError> {
+        self.check64(u64::from(seq))
+    }
+
+    /// [`ReplayWindow::check`] for a 64-bit sequence number.
+    pub fn check64(&self, seq: u64) -> Result<(), ReplayError> {
         if seq == 0 {
             return Err(ReplayError::Zero);
         }
         if seq > self.top {
             return Ok(());
         }
-        let behind = self.top - seq;
-        if behind >= self.size {
+        if self.top - seq >= u64::from(self.size) {
             return Err(ReplayError::TooOld);
         }
         if self.get(seq) {
@@ -114,49 +138,74 @@ impl ReplayWindow {
         }
     }
 
+    /// RFC 4303 Appendix A2.2: the 64-bit sequence number of a packet that
+    /// carries the low 32 bits `seql`, relative to the window (Case A: the
+    /// window lies in one subspace; Case B: it spans two).
+    pub fn infer_esn(&self, seql: u32) -> u64 {
+        let tl = self.top as u32;
+        let th = (self.top >> 32) as u32;
+        let w = self.size;
+        let bl = tl.wrapping_sub(w).wrapping_add(1);
+        let seqh = if tl >= w - 1 {
+            // Case A
+            if seql >= bl {
+                th
+            } else {
+                th.checked_add(1).unwrap_or(th)
+            }
+        } else if seql >= bl {
+            // Case B, the part of the window in the previous subspace (none
+            // exists before subspace 0: then the packet is ahead).
+            th.checked_sub(1).unwrap_or(th)
+        } else {
+            th
+        };
+        (u64::from(seqh) << 32) | u64::from(seql)
+    }
+
     /// RFC 4303 §3.4.3: records `seq` as received, sliding the window if it
     /// is new on the right. Call only after the ICV verified. A number that
     /// fails [`check`](Self::check) leaves the window as it was.
     pub fn update(&mut self, seq: u32) {
-        if self.check(seq).is_err() {
+        self.update64(u64::from(seq))
+    }
+
+    /// [`ReplayWindow::update`] for a 64-bit sequence number.
+    pub fn update64(&mut self, seq: u64) {
+        if self.check64(seq).is_err() {
             return;
         }
         if seq > self.top {
-            let advance = seq - self.top;
-            if advance >= self.size {
+            let n = self.bits.len() as u64;
+            let old_word = self.top / 64;
+            let new_word = seq / 64;
+            let jump = new_word - old_word;
+            if jump >= n {
                 self.bits.iter_mut().for_each(|w| *w = 0);
             } else {
-                // Clear the slots of top+1 ..= seq: they held numbers that
-                // have now slid out of the window.
-                let mut s = self.top;
-                for _ in 0..advance {
-                    s = s.wrapping_add(1);
-                    self.set(s, false);
+                // Clear the words that enter the window on the right: they
+                // held numbers that have now slid out on the left.
+                for k in 1..=jump {
+                    if let Some(w) = self.bits.get_mut(((old_word + k) % n) as usize) {
+                        *w = 0;
+                    }
                 }
             }
             self.top = seq;
         }
-        self.set(seq, true);
+        let (i, m) = self.slot(seq);
+        if let Some(word) = self.bits.get_mut(i) {
+            *word |= m;
+        }
     }
 
-    fn slot(&self, seq: u32) -> (usize, u64) {
-        let bit = seq % self.size;
-        ((bit / 64) as usize, 1u64 << (bit % 64))
+    fn slot(&self, seq: u64) -> (usize, u64) {
+        let n = self.bits.len() as u64;
+        (((seq / 64) % n) as usize, 1u64 << (seq % 64))
     }
 
-    fn get(&self, seq: u32) -> bool {
+    fn get(&self, seq: u64) -> bool {
         let (w, m) = self.slot(seq);
         self.bits.get(w).is_some_and(|word| word & m != 0)
-    }
-
-    fn set(&mut self, seq: u32, on: bool) {
-        let (w, m) = self.slot(seq);
-        if let Some(word) = self.bits.get_mut(w) {
-            if on {
-                *word |= m;
-            } else {
-                *word &= !m;
-            }
-        }
     }
 }

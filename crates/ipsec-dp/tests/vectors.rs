@@ -260,7 +260,9 @@ fn openssl_esp_packets_match_seal_and_open() {
     let now = Instant::now();
     let tests = v["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 16);
-    for suite in EspSuite::ALL {
+    // The four original suites (tests/vectors/openssl_esp_packets_all.json
+    // covers every suite, in tests/suites.rs).
+    for suite in EspSuite::ALL.into_iter().take(4) {
         let rows: Vec<_> = tests
             .iter()
             .filter(|t| field(t, "suite") == suite.name())

@@ -1,0 +1,510 @@
+//! `ipsec-gw`: the sans-IO core of the transparent mode.
+//!
+//! Unmodified programs' IP packets are routed into a TUN device; the driver
+//! hands each one to [`Gateway::from_tun`], which looks the packet up in the
+//! SPD (RFC 4301 §5.1) and protects it with the SA the policy names (ESP in
+//! transport or tunnel mode, UDP-encapsulated or raw; AH raw). Packets from
+//! the network go through [`Gateway::from_udp`] / [`Gateway::from_raw`]: SA
+//! lookup by SPI, open, the inbound SPD check (RFC 4301 §5.2), and the rebuilt
+//! IP packet is handed back for the TUN device. Every refusal is a typed
+//! [`Drop`] counted in [`GwCounters`]. No sockets, no clocks: the driver
+//! passes `Instant`s in and sends what comes out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use ipsec_dp::ah::{AhInbound, AhKey, AhOutbound};
+use ipsec_dp::consts::{IPPROTO_AH, IPPROTO_ESP, NAT_T_PORT};
+use ipsec_dp::encap::{classify, Classified};
+use ipsec_dp::ip::IpPacket;
+use ipsec_dp::kdf::{derive_dp_sa_pair, prf_plus};
+use ipsec_dp::mode::{
+    transport_protect, transport_unprotect, tunnel_protect, tunnel_unprotect, EspEncap, Received,
+    TunnelConfig,
+};
+use ipsec_dp::sa::{InboundSa, OutboundSa};
+use ipsec_dp::sad::Sad;
+use ipsec_dp::spd::{Action, Direction, SaRef, Selector, Spd};
+use ipsec_dp::suite::EspSuite;
+
+/// IPsec mode of an SA pair (RFC 4301 §4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Transport,
+    /// Tunnel between these outer endpoints (the profile's IP_C / IP_RS).
+    Tunnel {
+        local: IpAddr,
+        remote: IpAddr,
+    },
+}
+
+/// Security protocol and how it reaches the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// ESP in UDP (RFC 3948) to the peer's port, or raw IP protocol 50.
+    Esp { suite: EspSuite, encap: EspEncap },
+    /// AH with HMAC-SHA-256-128 (RFC 4302, RFC 4868): raw IP protocol 51 only.
+    Ah,
+}
+
+/// Which side of the pair this gateway is (draft §2.1: SA-C carries C → RS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Client,
+    Server,
+}
+
+/// An SA pair between this gateway and one peer, keyed like a Direct
+/// Provisioning token: SPIs and a seed (`docs/profile.md` §3).
+pub struct PairConfig {
+    pub name: String,
+    pub role: Role,
+    pub spi_sa_c: u32,
+    pub spi_sa_rs: u32,
+    pub seed: Vec<u8>,
+    pub protocol: Protocol,
+    pub mode: Mode,
+    /// The peer's address on the wire (and its UDP port for ESP-in-UDP).
+    pub peer: SocketAddr,
+    /// Hard lifetime.
+    pub lifetime: Option<Duration>,
+    /// Traffic this pair protects, from this gateway's point of view
+    /// (local = this side). Installed as PROTECT for both directions.
+    pub selectors: Vec<Selector>,
+}
+
+/// Why a packet was not passed on; the counter label is [`Drop::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+pub enum Drop {
+    #[error("not an acceptable IP packet")]
+    BadPacket,
+    #[error("SPD: DISCARD")]
+    Discard,
+    #[error("SPD: BYPASS has no path from the TUN device")]
+    Bypass,
+    #[error("the SA refused to protect (expired, sequence numbers exhausted, buffer)")]
+    Protect,
+    #[error("not ESP, AH or a keepalive")]
+    NotIpsec,
+    #[error("NAT-keepalive")]
+    Keepalive,
+    #[error("IKE (no IKE responder attached)")]
+    Ike,
+    #[error("unknown SPI")]
+    UnknownSpi,
+    #[error("the SA dropped the packet (ICV, replay, padding, lifetime)")]
+    Open,
+    #[error("the inbound SPD check failed (RFC 4301 §5.2)")]
+    Policy,
+}
+
+impl Drop {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drop::BadPacket => "bad-packet",
+            Drop::Discard => "spd-discard",
+            Drop::Bypass => "spd-bypass",
+            Drop::Protect => "protect-refused",
+            Drop::NotIpsec => "not-ipsec",
+            Drop::Keepalive => "keepalive",
+            Drop::Ike => "ike",
+            Drop::UnknownSpi => "unknown-spi",
+            Drop::Open => "open-failed",
+            Drop::Policy => "inbound-policy",
+        }
+    }
+}
+
+/// What the driver must do with the output buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send `out[..len]` as the payload of a UDP datagram to `to` (RFC 3948).
+    Udp { to: SocketAddr, len: usize },
+    /// Send `out[..len]`, a whole IP packet of `protocol` (50/51), to `to`.
+    Raw {
+        to: IpAddr,
+        protocol: u8,
+        len: usize,
+    },
+    /// Write `out[..len]`, an IP packet, to the TUN device.
+    Tun { len: usize },
+    /// Nothing to send; counted.
+    Dropped(Drop),
+}
+
+/// Packet counters by outcome.
+#[derive(Clone, Debug, Default)]
+pub struct GwCounters {
+    pub protected: u64,
+    pub protected_bytes: u64,
+    pub delivered: u64,
+    pub delivered_bytes: u64,
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+enum OutSa {
+    Esp(OutboundSa, EspEncap),
+    Ah(AhOutbound),
+}
+
+struct OutState {
+    sa: OutSa,
+    tunnel: Option<TunnelConfig>,
+    peer: SocketAddr,
+    name: String,
+}
+
+struct AhIn {
+    sa: AhInbound,
+    sa_ref: SaRef,
+    tunnel: bool,
+}
+
+/// Why a pair could not be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum GwError {
+    #[error("{0}: {1}")]
+    Pair(String, String),
+}
+
+/// The gateway.
+pub struct Gateway {
+    spd: Spd,
+    out: HashMap<SaRef, OutState>,
+    esp_in: Sad,
+    /// Inbound ESP SPI → (the pair's SaRef, tunnel mode?).
+    esp_in_info: HashMap<u32, (SaRef, bool)>,
+    ah_in: HashMap<u32, AhIn>,
+    next_ref: u32,
+    counters: GwCounters,
+}
+
+impl Default for Gateway {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// AH keys (HMAC-SHA-256, 32 bytes each) from a seed, as the DP derivation:
+/// `prf+(seed, SPI_SA_C | SPI_SA_RS)`, SA-C's key first.
+fn derive_ah_pair(seed: &[u8], spi_c: u32, spi_rs: u32) -> Result<(AhKey, AhKey), String> {
+    let mut s = [0u8; 8];
+    s[..4].copy_from_slice(&spi_c.to_be_bytes());
+    s[4..].copy_from_slice(&spi_rs.to_be_bytes());
+    let km = prf_plus(seed, &s, 64).map_err(|e| e.to_string())?;
+    let c = AhKey::new(&km[..32]).map_err(|e| e.to_string())?;
+    let rs = AhKey::new(&km[32..]).map_err(|e| e.to_string())?;
+    Ok((c, rs))
+}
+
+impl Gateway {
+    /// An empty gateway: the SPD discards everything until pairs are added.
+    pub fn new() -> Self {
+        Gateway {
+            spd: Spd::with_default(Action::Discard),
+            out: HashMap::new(),
+            esp_in: Sad::new(),
+            esp_in_info: HashMap::new(),
+            ah_in: HashMap::new(),
+            next_ref: 1,
+            counters: GwCounters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> &GwCounters {
+        &self.counters
+    }
+    pub fn spd_mut(&mut self) -> &mut Spd {
+        &mut self.spd
+    }
+
+    /// Installs an SA pair and PROTECT policies for its selectors.
+    pub fn add_pair(&mut self, now: Instant, cfg: PairConfig) -> Result<SaRef, GwError> {
+        let err = |e: String| GwError::Pair(cfg.name.clone(), e);
+        let (spi_out, spi_in) = match cfg.role {
+            Role::Client => (cfg.spi_sa_c, cfg.spi_sa_rs),
+            Role::Server => (cfg.spi_sa_rs, cfg.spi_sa_c),
+        };
+        if self.esp_in.contains_spi(spi_in) || self.ah_in.contains_key(&spi_in) {
+            return Err(err(format!("inbound SPI {spi_in:#010x} already in use")));
+        }
+        let sa_ref = SaRef(self.next_ref);
+        let tunnel = match cfg.mode {
+            Mode::Transport => None,
+            Mode::Tunnel { local, remote } => Some(TunnelConfig::new(local, remote)),
+        };
+        let out = match cfg.protocol {
+            Protocol::Esp { suite, encap } => {
+                let (c, rs) = derive_dp_sa_pair(&cfg.seed, cfg.spi_sa_c, cfg.spi_sa_rs, suite)
+                    .map_err(|e| err(e.to_string()))?;
+                let (k_out, k_in) = match cfg.role {
+                    Role::Client => (c, rs),
+                    Role::Server => (rs, c),
+                };
+                let inbound = InboundSa::new(spi_in, k_in, now, cfg.lifetime)
+                    .map_err(|e| err(e.to_string()))?;
+                let outbound = OutboundSa::new(spi_out, k_out, now, cfg.lifetime)
+                    .map_err(|e| err(e.to_string()))?;
+                self.esp_in
+                    .insert_inbound(inbound)
+                    .map_err(|e| err(e.to_string()))?;
+                self.esp_in_info.insert(spi_in, (sa_ref, tunnel.is_some()));
+                OutSa::Esp(outbound, encap)
+            }
+            Protocol::Ah => {
+                let (c, rs) =
+                    derive_ah_pair(&cfg.seed, cfg.spi_sa_c, cfg.spi_sa_rs).map_err(err)?;
+                let (k_out, k_in) = match cfg.role {
+                    Role::Client => (c, rs),
+                    Role::Server => (rs, c),
+                };
+                let inbound = AhInbound::new(spi_in, k_in, now, cfg.lifetime)
+                    .map_err(|e| err(e.to_string()))?;
+                let outbound = AhOutbound::new(spi_out, k_out, now, cfg.lifetime)
+                    .map_err(|e| err(e.to_string()))?;
+                self.ah_in.insert(
+                    spi_in,
+                    AhIn {
+                        sa: inbound,
+                        sa_ref,
+                        tunnel: tunnel.is_some(),
+                    },
+                );
+                OutSa::Ah(outbound)
+            }
+        };
+        for sel in cfg.selectors {
+            self.spd.push_both(sel, Action::Protect(sa_ref));
+        }
+        self.out.insert(
+            sa_ref,
+            OutState {
+                sa: out,
+                tunnel,
+                peer: cfg.peer,
+                name: cfg.name,
+            },
+        );
+        self.next_ref += 1;
+        Ok(sa_ref)
+    }
+
+    fn drop(&mut self, why: Drop) -> Output {
+        let n = self.counters.drops.entry(why.as_str()).or_default();
+        *n += 1;
+        if *n <= 10 || n.is_power_of_two() {
+            tracing::warn!(reason = why.as_str(), count = *n, "packet dropped");
+        }
+        Output::Dropped(why)
+    }
+
+    /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
+    pub fn from_tun(&mut self, now: Instant, packet: &[u8], out: &mut [u8]) -> Output {
+        let Ok(ip) = IpPacket::parse(packet) else {
+            return self.drop(Drop::BadPacket);
+        };
+        let decision = self.spd.match_packet(Direction::Outbound, &ip);
+        let sa_ref = match decision.action {
+            Action::Protect(r) => r,
+            Action::Discard => return self.drop(Drop::Discard),
+            Action::Bypass => return self.drop(Drop::Bypass),
+        };
+        let Some(st) = self.out.get_mut(&sa_ref) else {
+            return self.drop(Drop::Discard);
+        };
+        let peer = st.peer;
+        let result = match (&mut st.sa, st.tunnel.as_ref()) {
+            (OutSa::Esp(sa, encap), None) => transport_protect(sa, now, packet, *encap, out)
+                .map(|p| esp_output(*encap, peer, p.dst, p.len))
+                .map_err(|e| e.to_string()),
+            (OutSa::Esp(sa, encap), Some(t)) => tunnel_protect(sa, now, t, packet, *encap, out)
+                .map(|p| esp_output(*encap, peer, p.dst, p.len))
+                .map_err(|e| e.to_string()),
+            (OutSa::Ah(sa), None) => sa
+                .protect_transport(now, packet, out)
+                .map(|p| Output::Raw {
+                    to: p.dst,
+                    protocol: IPPROTO_AH,
+                    len: p.len,
+                })
+                .map_err(|e| e.to_string()),
+            (OutSa::Ah(sa), Some(t)) => sa
+                .protect_tunnel(now, t, packet, out)
+                .map(|p| Output::Raw {
+                    to: p.dst,
+                    protocol: IPPROTO_AH,
+                    len: p.len,
+                })
+                .map_err(|e| e.to_string()),
+        };
+        match result {
+            Ok(o) => {
+                self.counters.protected += 1;
+                self.counters.protected_bytes += packet.len() as u64;
+                o
+            }
+            Err(e) => {
+                tracing::debug!(sa = %st_name(&self.out, sa_ref), error = %e, "protect refused");
+                self.drop(Drop::Protect)
+            }
+        }
+    }
+
+    /// A UDP datagram received on the ESP-in-UDP socket (RFC 3948) from `src`
+    /// to our address `dst`; it is decrypted in place.
+    pub fn from_udp(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        dst: IpAddr,
+        datagram: &mut [u8],
+        out: &mut [u8],
+    ) -> Output {
+        let esp_len = match classify(datagram) {
+            Ok(Classified::Esp(esp)) => esp.len(),
+            Ok(Classified::Keepalive) => return self.drop(Drop::Keepalive),
+            Ok(Classified::Ike(_)) => return self.drop(Drop::Ike),
+            Err(_) => return self.drop(Drop::NotIpsec),
+        };
+        let esp = &mut datagram[..esp_len];
+        let Some(spi) = esp
+            .get(..4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
+            return self.drop(Drop::NotIpsec);
+        };
+        let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
+            return self.drop(Drop::UnknownSpi);
+        };
+        let received = Received::Udp {
+            src: src.ip(),
+            dst,
+            ecn: 0,
+            esp,
+        };
+        let r = if tunnel {
+            tunnel_unprotect(&mut self.esp_in, now, received, out)
+        } else {
+            transport_unprotect(&mut self.esp_in, now, received, out)
+        };
+        match r {
+            Ok(u) => {
+                // NAT rebinding: answer where authenticated packets come from.
+                if let Some(st) = self.out.get_mut(&sa_ref) {
+                    if matches!(st.sa, OutSa::Esp(_, EspEncap::Udp)) && st.peer != src {
+                        st.peer = src;
+                    }
+                }
+                self.deliver(sa_ref, out, u.len)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "ESP-in-UDP not opened");
+                self.drop(Drop::Open)
+            }
+        }
+    }
+
+    /// A packet from a raw socket of protocol 50 or 51: the whole IPv4 packet
+    /// (raw IPv4 sockets deliver the header).
+    pub fn from_raw(&mut self, now: Instant, packet: &mut [u8], out: &mut [u8]) -> Output {
+        let Ok(proto) = IpPacket::parse(packet).map(|ip| ip.protocol()) else {
+            return self.drop(Drop::BadPacket);
+        };
+        match proto {
+            IPPROTO_ESP => {
+                let Some(spi) = esp_spi_of_raw(packet) else {
+                    return self.drop(Drop::BadPacket);
+                };
+                let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
+                    return self.drop(Drop::UnknownSpi);
+                };
+                let r = if tunnel {
+                    tunnel_unprotect(&mut self.esp_in, now, Received::RawIp(packet), out)
+                } else {
+                    transport_unprotect(&mut self.esp_in, now, Received::RawIp(packet), out)
+                };
+                match r {
+                    Ok(u) => self.deliver(sa_ref, out, u.len),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "raw ESP not opened");
+                        self.drop(Drop::Open)
+                    }
+                }
+            }
+            IPPROTO_AH => {
+                let Ok(spi) = ipsec_dp::ah::peek_spi(packet) else {
+                    return self.drop(Drop::BadPacket);
+                };
+                let Some(ah) = self.ah_in.get_mut(&spi) else {
+                    return self.drop(Drop::UnknownSpi);
+                };
+                let sa_ref = ah.sa_ref;
+                let r = if ah.tunnel {
+                    ah.sa.unprotect_tunnel(now, packet, out).map(|u| u.len)
+                } else {
+                    ah.sa.unprotect_transport(now, packet, out).map(|u| u.len)
+                };
+                match r {
+                    Ok(len) => self.deliver(sa_ref, out, len),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "AH not verified");
+                        self.drop(Drop::Open)
+                    }
+                }
+            }
+            _ => self.drop(Drop::NotIpsec),
+        }
+    }
+
+    /// RFC 4301 §5.2 step 4: the decrypted packet must match a policy that
+    /// names the SA it arrived on.
+    fn deliver(&mut self, sa_ref: SaRef, out: &[u8], len: usize) -> Output {
+        let Some(pkt) = out.get(..len) else {
+            return self.drop(Drop::BadPacket);
+        };
+        let ok = match IpPacket::parse(pkt) {
+            Ok(ip) => self.spd.check_inbound(&ip, Some(sa_ref)).is_ok(),
+            Err(_) => false,
+        };
+        if !ok {
+            return self.drop(Drop::Policy);
+        }
+        self.counters.delivered += 1;
+        self.counters.delivered_bytes += len as u64;
+        Output::Tun { len }
+    }
+}
+
+fn st_name(out: &HashMap<SaRef, OutState>, r: SaRef) -> String {
+    out.get(&r).map(|s| s.name.clone()).unwrap_or_default()
+}
+
+fn esp_output(encap: EspEncap, peer: SocketAddr, dst: IpAddr, len: usize) -> Output {
+    match encap {
+        EspEncap::Udp => Output::Udp {
+            to: SocketAddr::new(
+                dst,
+                if peer.port() == 0 {
+                    NAT_T_PORT
+                } else {
+                    peer.port()
+                },
+            ),
+            len,
+        },
+        EspEncap::RawIp => Output::Raw {
+            to: dst,
+            protocol: IPPROTO_ESP,
+            len,
+        },
+    }
+}
+
+/// The SPI of the ESP header of a raw IPv4/IPv6 packet.
+fn esp_spi_of_raw(packet: &[u8]) -> Option<u32> {
+    let ip = IpPacket::parse(packet).ok()?;
+    let off = ip.header_len();
+    let b = packet.get(off..off + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}

@@ -1,0 +1,408 @@
+//! `ace-ipsec gateway`: the transparent mode. Unmodified programs' packets
+//! are routed into a TUN device; the `ipsec-gw` core protects them by SPD,
+//! and the driver sends them as ESP-in-UDP (RFC 3948) or raw ESP/AH.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ipsec_dp::mode::EspEncap;
+use ipsec_dp::spd::{AddrSelector, PortRange, Selector};
+use ipsec_dp::suite::EspSuite;
+use ipsec_gw::{Gateway, Mode, Output, PairConfig, Protocol, Role};
+use ipsec_io::raw::RawIp;
+use ipsec_io::tun::Tun;
+use serde::Deserialize;
+use tokio::net::UdpSocket;
+
+use crate::config::{alg_id, parse, ConfigError};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayToml {
+    /// TUN device to create or attach (addresses and routes are set by the system).
+    pub tun: String,
+    /// ESP-in-UDP socket (RFC 3948), needed by pairs with `encap = "udp"`.
+    pub udp_listen: Option<SocketAddr>,
+    /// Local IPv4 address for raw ESP/AH sockets, needed by raw pairs (root).
+    pub raw_local: Option<IpAddr>,
+    #[serde(default)]
+    pub pair: Vec<PairToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairToml {
+    pub name: String,
+    /// "client" (SA-C is outbound) or "server".
+    pub role: String,
+    pub spi_sa_c: u32,
+    pub spi_sa_rs: u32,
+    /// Hex, 32 bytes (the `seed` of a Direct Provisioning token).
+    pub seed: String,
+    /// "esp" or "ah".
+    pub protocol: String,
+    /// ESP transform, COSE name (esp only).
+    pub alg: Option<String>,
+    /// "udp" (default) or "raw" (esp only; ah is always raw).
+    pub encap: Option<String>,
+    /// "transport" or "tunnel".
+    pub mode: String,
+    pub tunnel_local: Option<IpAddr>,
+    pub tunnel_remote: Option<IpAddr>,
+    /// The peer on the wire (port: its ESP-in-UDP port).
+    pub peer: SocketAddr,
+    /// Hard lifetime in seconds.
+    pub lifetime: Option<u64>,
+    #[serde(default)]
+    pub selector: Vec<SelectorToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectorToml {
+    /// Prefix of this side, e.g. "192.168.77.1/32".
+    pub local: String,
+    pub remote: String,
+    /// "udp", "tcp", "icmp", "any" or a number.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// "5683", "1000-2000" or "any".
+    #[serde(default)]
+    pub local_ports: Option<String>,
+    #[serde(default)]
+    pub remote_ports: Option<String>,
+}
+
+fn err(file: &Path, key: impl Into<String>, msg: impl Into<String>) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        key: key.into(),
+        msg: msg.into(),
+    }
+}
+
+fn prefix(file: &Path, key: &str, s: &str) -> Result<AddrSelector, ConfigError> {
+    let (a, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a
+        .parse()
+        .map_err(|e| err(file, key, format!("{s:?}: {e}")))?;
+    let len = match len {
+        Some(l) => l
+            .parse::<u8>()
+            .map_err(|e| err(file, key, format!("{s:?}: {e}")))?,
+        None => {
+            if addr.is_ipv4() {
+                32
+            } else {
+                128
+            }
+        }
+    };
+    AddrSelector::prefix(addr, len).map_err(|e| err(file, key, e.to_string()))
+}
+
+fn ports(file: &Path, key: &str, s: Option<&str>) -> Result<PortRange, ConfigError> {
+    match s {
+        None | Some("any") => Ok(PortRange::ANY),
+        Some(p) => {
+            let (lo, hi) = p.split_once('-').unwrap_or((p, p));
+            let lo: u16 = lo
+                .trim()
+                .parse()
+                .map_err(|e| err(file, key, format!("{p:?}: {e}")))?;
+            let hi: u16 = hi
+                .trim()
+                .parse()
+                .map_err(|e| err(file, key, format!("{p:?}: {e}")))?;
+            if lo > hi {
+                return Err(err(file, key, format!("{p:?}: empty range")));
+            }
+            Ok(PortRange { lo, hi })
+        }
+    }
+}
+
+impl GatewayToml {
+    /// Validates into the core's pair configurations.
+    pub fn pairs(&self, file: &Path) -> Result<Vec<PairConfig>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, p) in self.pair.iter().enumerate() {
+            let k = |f: &str| format!("pair[{i}].{f}");
+            let role = match p.role.as_str() {
+                "client" => Role::Client,
+                "server" => Role::Server,
+                other => {
+                    return Err(err(
+                        file,
+                        k("role"),
+                        format!("{other:?}: use client or server"),
+                    ))
+                }
+            };
+            for (f, v) in [("spi_sa_c", p.spi_sa_c), ("spi_sa_rs", p.spi_sa_rs)] {
+                if v < 256 {
+                    return Err(err(
+                        file,
+                        k(f),
+                        format!("SPI {v} is reserved (RFC 4303 §2.1: 0–255)"),
+                    ));
+                }
+            }
+            let seed = hex::decode(&p.seed).map_err(|e| err(file, k("seed"), e.to_string()))?;
+            if seed.len() != 32 {
+                return Err(err(
+                    file,
+                    k("seed"),
+                    format!("expected 64 hex digits (32 bytes), got {}", p.seed.len()),
+                ));
+            }
+            let protocol = match p.protocol.as_str() {
+                "esp" => {
+                    let alg = p
+                        .alg
+                        .as_deref()
+                        .ok_or_else(|| err(file, k("alg"), "ESP needs an alg"))?;
+                    let id = alg_id(file, &k("alg"), alg)?;
+                    let suite = EspSuite::from_cose_alg(id)
+                        .ok_or_else(|| err(file, k("alg"), "not an ESP transform"))?;
+                    let encap = match p.encap.as_deref().unwrap_or("udp") {
+                        "udp" => EspEncap::Udp,
+                        "raw" => EspEncap::RawIp,
+                        other => {
+                            return Err(err(file, k("encap"), format!("{other:?}: use udp or raw")))
+                        }
+                    };
+                    Protocol::Esp { suite, encap }
+                }
+                "ah" => {
+                    if p.alg.is_some() || p.encap.as_deref().is_some_and(|e| e != "raw") {
+                        return Err(err(
+                            file,
+                            k("protocol"),
+                            "AH is HMAC-SHA-256-128 over raw IP: no alg, no udp encap",
+                        ));
+                    }
+                    Protocol::Ah
+                }
+                other => {
+                    return Err(err(
+                        file,
+                        k("protocol"),
+                        format!("{other:?}: use esp or ah"),
+                    ))
+                }
+            };
+            let mode = match (p.mode.as_str(), p.tunnel_local, p.tunnel_remote) {
+                ("transport", None, None) => Mode::Transport,
+                ("tunnel", Some(local), Some(remote)) => Mode::Tunnel { local, remote },
+                ("tunnel", _, _) => {
+                    return Err(err(
+                        file,
+                        k("mode"),
+                        "tunnel mode needs tunnel_local and tunnel_remote",
+                    ))
+                }
+                ("transport", _, _) => {
+                    return Err(err(
+                        file,
+                        k("mode"),
+                        "tunnel_local/tunnel_remote are for tunnel mode",
+                    ))
+                }
+                (other, _, _) => {
+                    return Err(err(
+                        file,
+                        k("mode"),
+                        format!("{other:?}: use transport or tunnel"),
+                    ))
+                }
+            };
+            if p.selector.is_empty() {
+                return Err(err(
+                    file,
+                    k("selector"),
+                    "a pair protects nothing without a selector",
+                ));
+            }
+            let mut selectors = Vec::new();
+            for (j, s) in p.selector.iter().enumerate() {
+                let sk = |f: &str| format!("pair[{i}].selector[{j}].{f}");
+                let mut sel = Selector::between(
+                    prefix(file, &sk("local"), &s.local)?,
+                    prefix(file, &sk("remote"), &s.remote)?,
+                );
+                match s.protocol.as_deref() {
+                    None | Some("any") => {}
+                    Some("udp") => sel = sel.with_protocol(17),
+                    Some("tcp") => sel = sel.with_protocol(6),
+                    Some("icmp") => sel = sel.with_protocol(1),
+                    Some(n) => {
+                        let v: u8 = n.parse().map_err(|_| {
+                            err(
+                                file,
+                                sk("protocol"),
+                                format!("{n:?}: udp, tcp, icmp, any or 0–255"),
+                            )
+                        })?;
+                        sel = sel.with_protocol(v);
+                    }
+                }
+                sel = sel
+                    .with_local_ports(ports(file, &sk("local_ports"), s.local_ports.as_deref())?)
+                    .with_remote_ports(ports(
+                        file,
+                        &sk("remote_ports"),
+                        s.remote_ports.as_deref(),
+                    )?);
+                selectors.push(sel);
+            }
+            out.push(PairConfig {
+                name: p.name.clone(),
+                role,
+                spi_sa_c: p.spi_sa_c,
+                spi_sa_rs: p.spi_sa_rs,
+                seed,
+                protocol,
+                mode,
+                peer: p.peer,
+                lifetime: p.lifetime.map(Duration::from_secs),
+                selectors,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Loads the configuration, opens the TUN device and sockets, and runs until Ctrl-C.
+pub async fn run(file: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    let cfg: GatewayToml = parse(file, &text).map_err(|e| e.to_string())?;
+    let pairs = cfg.pairs(file).map_err(|e| e.to_string())?;
+    let needs_udp = pairs.iter().any(|p| {
+        matches!(
+            p.protocol,
+            Protocol::Esp {
+                encap: EspEncap::Udp,
+                ..
+            }
+        )
+    });
+    let needs_esp_raw = pairs.iter().any(|p| {
+        matches!(
+            p.protocol,
+            Protocol::Esp {
+                encap: EspEncap::RawIp,
+                ..
+            }
+        )
+    });
+    let needs_ah = pairs.iter().any(|p| matches!(p.protocol, Protocol::Ah));
+    let now = Instant::now();
+    let mut gw = Gateway::new();
+    for p in pairs {
+        gw.add_pair(now, p).map_err(|e| e.to_string())?;
+    }
+    let tun = Tun::open(&cfg.tun).map_err(|e| format!("TUN {}: {e}", cfg.tun))?;
+    let udp = match (needs_udp, cfg.udp_listen) {
+        (true, Some(a)) => Some(
+            UdpSocket::bind(a)
+                .await
+                .map_err(|e| format!("udp_listen {a}: {e}"))?,
+        ),
+        (true, None) => {
+            return Err(format!(
+                "{}: udp_listen: needed by a pair with encap = \"udp\"",
+                file.display()
+            ))
+        }
+        (false, _) => None,
+    };
+    let raw_local = cfg.raw_local;
+    let open_raw = |proto: u8| -> Result<RawIp, String> {
+        let local = raw_local
+            .ok_or_else(|| format!("{}: raw_local: needed by raw ESP/AH pairs", file.display()))?;
+        RawIp::open(proto, local).map_err(|e| format!("raw socket for protocol {proto}: {e}"))
+    };
+    let raw_esp = if needs_esp_raw {
+        Some(open_raw(50)?)
+    } else {
+        None
+    };
+    let raw_ah = if needs_ah { Some(open_raw(51)?) } else { None };
+    let local_udp_ip = cfg.udp_listen.map(|a| a.ip());
+    tracing::info!(tun = %tun.name(), udp = ?cfg.udp_listen, raw = ?raw_local, "gateway running");
+
+    let mut tun_buf = vec![0u8; 65_535];
+    let mut net_buf = vec![0u8; 65_535];
+    let mut esp_buf = vec![0u8; 65_535];
+    let mut ah_buf = vec![0u8; 65_535];
+    let mut out = vec![0u8; 65_535 + 256];
+    loop {
+        let output = tokio::select! {
+            r = tun.recv(&mut tun_buf) => match r {
+                Ok(n) => gw.from_tun(Instant::now(), &tun_buf[..n], &mut out),
+                Err(e) => { tracing::warn!(error = %e, "TUN read"); continue; }
+            },
+            r = recv_udp(udp.as_ref(), &mut net_buf) => match r {
+                Ok((n, src)) => {
+                    let dst = local_udp_ip.unwrap_or(src.ip());
+                    gw.from_udp(Instant::now(), src, dst, &mut net_buf[..n], &mut out)
+                }
+                Err(e) => { tracing::warn!(error = %e, "UDP read"); continue; }
+            },
+            r = recv_raw(raw_esp.as_ref(), &mut esp_buf) => match r {
+                Ok(n) => gw.from_raw(Instant::now(), &mut esp_buf[..n], &mut out),
+                Err(e) => { tracing::warn!(error = %e, "raw ESP read"); continue; }
+            },
+            r = recv_raw(raw_ah.as_ref(), &mut ah_buf) => match r {
+                Ok(n) => gw.from_raw(Instant::now(), &mut ah_buf[..n], &mut out),
+                Err(e) => { tracing::warn!(error = %e, "raw AH read"); continue; }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!(counters = ?gw.counters(), "gateway stopping");
+                return Ok(());
+            }
+        };
+        let sent = match output {
+            Output::Tun { len } => tun.send(&out[..len]).await.map(|_| ()),
+            Output::Udp { to, len } => match udp.as_ref() {
+                Some(s) => s.send_to(&out[..len], to).await.map(|_| ()),
+                None => Ok(()),
+            },
+            Output::Raw { to, protocol, len } => {
+                let sock = if protocol == 51 {
+                    raw_ah.as_ref()
+                } else {
+                    raw_esp.as_ref()
+                };
+                match sock {
+                    Some(s) => s.send(&out[..len], to).await.map(|_| ()),
+                    None => Ok(()),
+                }
+            }
+            Output::Dropped(_) => Ok(()),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "send failed");
+        }
+    }
+}
+
+async fn recv_udp(s: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn recv_raw(s: Option<&RawIp>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match s {
+        Some(s) => s.recv(buf).await.map(|(n, _)| n),
+        None => std::future::pending().await,
+    }
+}
