@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 
+echo "== system packages (libcoap, tcpdump, iperf3) =="
+scripts/install-deps.sh
+
 echo "== cargo test (workspace, all targets) =="
 cargo test --workspace --all-targets --locked
 
@@ -22,6 +25,11 @@ bad = [(m, s["name"]) for m, mr in r["methods"].items() for s in mr["steps"] if 
 print("demo steps:", sum(len(mr["steps"]) for mr in r["methods"].values()), "failed:", bad)
 sys.exit(0 if r["ok"] and not bad else 1)
 PY
+
+echo "== transparent mode: unmodified libcoap through two gateways in network namespaces =="
+for mode in transport tunnel ah; do
+    scripts/system-transparent.sh "$mode"
+done
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target) =="
 scripts/fuzz-smoke.sh "$FUZZ_SECONDS"

@@ -2,6 +2,7 @@
 //! and the demo. The protocol logic lives in the workspace crates
 //! (`ace-core`, `ipsec-dp`, `ace-coap`, `ace-node`, `ace-as`, `ace-rs`, `ace-client`).
 
+pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod gateway;
