@@ -6,12 +6,13 @@
 #
 #   scripts/system-transparent.sh transport   ESP-in-UDP, transport mode
 #   scripts/system-transparent.sh tunnel      ESP-in-UDP, tunnel mode
+#   scripts/system-transparent.sh esp-raw     ESP over raw IP (protocol 50), transport mode
 #   scripts/system-transparent.sh ah          AH over raw IP, transport mode
 #
 # Needs root (namespaces, TUN, raw sockets) and scripts/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODE="${1:?transport | tunnel | ah}"
+MODE="${1:?transport | tunnel | esp-raw | ah}"
 BIN="${BIN:-target/release/ace-ipsec}"
 [ -x "$BIN" ] || { echo "build $BIN first (cargo build --release)" >&2; exit 2; }
 COAP_CLIENT=$(command -v coap-client-notls || command -v coap-client)
@@ -55,6 +56,12 @@ gw_conf() { # host role local_ip peer_ip
             echo "[[pair.selector]]"
             echo "local = \"$inner_me/32\""; echo "remote = \"$inner_peer/32\""
             ;;
+        esp-raw)
+            echo 'protocol = "esp"'; echo 'alg = "ChaCha20/Poly1305"'; echo 'encap = "raw"'; echo 'mode = "transport"'
+            echo "[[pair.selector]]"
+            echo "local = \"$me/32\""; echo "remote = \"$peer/32\""; echo 'protocol = "udp"'
+            if [ "$role" = client ]; then echo 'remote_ports = "5683"'; else echo 'local_ports = "5683"'; fi
+            ;;
         ah)
             echo 'protocol = "ah"'; echo 'mode = "transport"'
             echo "[[pair.selector]]"
@@ -78,7 +85,7 @@ done
 
 # Routing: which packets the kernel hands to the TUN device.
 case "$MODE" in
-transport|ah)
+transport|esp-raw|ah)
     # Only CoAP goes through the gateway; its own ESP/AH to the peer does not.
     ip -n "$NS_A" rule add to "$IP_B" ipproto udp dport 5683 lookup 100 pref 100
     ip -n "$NS_A" route add "$IP_B" dev ace0 src "$IP_A" table 100
@@ -117,6 +124,13 @@ wait "$TCPDUMP" 2>/dev/null || true
 count() { tcpdump -nn -r "$WORK/cap.pcap" "$1" 2>/dev/null | wc -l; }
 plain=$(count "udp port 5683")
 case "$MODE" in
+esp-raw)
+    esp=$(count "ip proto 50")
+    echo "   capture on B's veth: $esp raw ESP packets, $plain plain CoAP packets"
+    [ "$esp" -ge 2 ] || { echo "FAIL: no ESP on the wire" >&2; exit 1; }
+    [ "$plain" -eq 0 ] || { echo "FAIL: plaintext CoAP on the wire" >&2; exit 1; }
+    if grep -aq "Internal Clock" "$WORK/cap.pcap"; then echo "FAIL: resource content visible on the wire" >&2; exit 1; fi
+    ;;
 transport|tunnel)
     esp=$(count "udp port 4500")
     echo "   capture on B's veth: $esp ESP-in-UDP packets, $plain plain CoAP packets"

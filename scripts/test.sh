@@ -27,7 +27,7 @@ sys.exit(0 if r["ok"] and not bad else 1)
 PY
 
 echo "== transparent mode: unmodified libcoap through two gateways in network namespaces =="
-for mode in transport tunnel ah; do
+for mode in transport tunnel esp-raw ah; do
     scripts/system-transparent.sh "$mode"
 done
 

@@ -91,7 +91,21 @@ pub fn alg_id(file: &Path, key: &str, name: &str) -> Result<i64, ConfigError> {
         "A256GCM" => Ok(3),
         "AES-CCM-16-64-128" => Ok(10),
         "AES-CCM-16-64-256" => Ok(11),
-        other => Err(err(file, key, format!("unknown algorithm {other:?}; use A128GCM, A256GCM, AES-CCM-16-64-128 or AES-CCM-16-64-256"))),
+        "AES-CCM-16-128-128" => Ok(30),
+        "AES-CCM-16-128-256" => Ok(31),
+        "ChaCha20/Poly1305" => Ok(24),
+        // No COSE id exists for these: the profile's private ones (docs/profile.md §2).
+        "AES-CBC-128-HMAC-SHA-256-128" => Ok(-65601),
+        "AES-CBC-256-HMAC-SHA-256-128" => Ok(-65602),
+        other => Err(err(
+            file,
+            key,
+            format!(
+                "unknown algorithm {other:?}; use A128GCM, A256GCM, AES-CCM-16-64-128, AES-CCM-16-64-256, \
+                 AES-CCM-16-128-128, AES-CCM-16-128-256, ChaCha20/Poly1305, AES-CBC-128-HMAC-SHA-256-128 \
+                 or AES-CBC-256-HMAC-SHA-256-128"
+            ),
+        )),
     }
 }
 
