@@ -23,7 +23,7 @@
 //! Peer input never panics: every parser returns a typed error, and
 //! [`DropReason`] says why an inbound packet was dropped.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),

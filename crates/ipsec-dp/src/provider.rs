@@ -42,7 +42,7 @@ pub const fn backend_name(suite: EspSuite) -> &'static str {
         EspSuite::AesCcm8_128
         | EspSuite::AesCcm8_256
         | EspSuite::AesCcm16_128
-        | EspSuite::AesCcm16_256 => "ipsec-dp AES-CCM over aes (AES-NI)",
+        | EspSuite::AesCcm16_256 => "ipsec-dp AES-CCM (AES-NI when the CPU has it)",
         EspSuite::AesGcm16_128 | EspSuite::AesGcm16_256 | EspSuite::ChaCha20Poly1305 => "aws-lc-rs",
         EspSuite::AesCbc128HmacSha256 | EspSuite::AesCbc256HmacSha256 => {
             "ipsec-dp AES-CBC over aes + RustCrypto HMAC-SHA-256"
