@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the system tests need (Debian 12), once.
+# Installs what the system and interop tests need (Debian 12 packages, a PyPI
+# package), once.
 # libcoap3-bin: an unmodified CoAP client/server (coap-client, coap-server);
 # tcpdump: captures on the test veth; iperf3: throughput; iproute2: netns/veth.
 set -euo pipefail
@@ -12,4 +13,10 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Python peers for interop tests: lakers-python (EDHOC, RFC 9528).
+if ! python3 -c "import lakers" 2>/dev/null; then
+    echo "installing lakers-python from PyPI"
+    python3 -m pip install -q --disable-pip-version-check lakers-python==0.6.2
 fi

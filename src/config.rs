@@ -222,6 +222,55 @@ fn token_key(file: &Path, key: &str, t: &TokenKeyToml) -> Result<TokenKey, Confi
 
 // ---------------------------------------------------------------- AS
 
+/// An EDHOC static key pair (draft Appendix B, RFC 9528 method 3): P-256
+/// private scalar and `kid`, both hex.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdhocKeyToml {
+    /// Hex, 32 bytes: the P-256 private key.
+    pub private_key: String,
+    /// Hex, 1–16 bytes: the key's `kid` (ID_CRED_x by reference).
+    pub kid: String,
+}
+
+fn edhoc_static_key(
+    file: &Path,
+    key: &str,
+    t: &EdhocKeyToml,
+) -> Result<ace_core::edhoc::StaticKey, ConfigError> {
+    let mut d = hex_bytes(
+        file,
+        &format!("{key}.private_key"),
+        &t.private_key,
+        Some(32),
+    )?;
+    let kid = hex_bytes(file, &format!("{key}.kid"), &t.kid, None)?;
+    let k = ace_core::edhoc::StaticKey::from_private(&d, kid);
+    d.iter_mut().for_each(|b| *b = 0);
+    k.map_err(|e| err(file, key, e.to_string()))
+}
+
+/// An EDHOC public key as the AS registers it: SEC1 hex (65 bytes
+/// uncompressed or 33 compressed) and `kid` hex.
+fn edhoc_public_key(
+    file: &Path,
+    key: &str,
+    public: &Option<String>,
+    kid: &Option<String>,
+) -> Result<Option<ace_core::edhoc::PublicKey>, ConfigError> {
+    match (public, kid) {
+        (None, None) => Ok(None),
+        (Some(p), Some(k)) => {
+            let bytes = hex_bytes(file, &format!("{key}.edhoc_public_key"), p, None)?;
+            let kid = hex_bytes(file, &format!("{key}.edhoc_kid"), k, None)?;
+            ace_core::edhoc::PublicKey::from_sec1(&bytes, kid)
+                .map(Some)
+                .map_err(|e| err(file, format!("{key}.edhoc_public_key"), e.to_string()))
+        }
+        _ => Err(err(file, key, "edhoc_public_key and edhoc_kid go together")),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AsToml {
@@ -256,6 +305,11 @@ pub struct RsRegToml {
     pub esp_alg: String,
     #[serde(default = "default_sa_life")]
     pub sa_life: u32,
+    /// Hex SEC1 P-256 public key of the RS's EDHOC key: the RS supports
+    /// EDHOC (draft Appendix B) and the AS returns this key in `rs_cnf`.
+    pub edhoc_public_key: Option<String>,
+    /// Hex `kid` of that key.
+    pub edhoc_kid: Option<String>,
 }
 
 fn default_sa_life() -> u32 {
@@ -274,6 +328,11 @@ pub struct ClientRegToml {
     pub seed: String,
     pub alg: String,
     pub esp_addr: Option<SocketAddr>,
+    /// Hex SEC1 P-256 public key of the client's EDHOC key (put in the
+    /// token's `cnf` when the client asks for EDHOC by its `kid`).
+    pub edhoc_public_key: Option<String>,
+    /// Hex `kid` of that key.
+    pub edhoc_kid: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -364,10 +423,31 @@ impl AsToml {
                 aif: aif(file, &format!("{k}.aif"), &p.aif)?,
             });
         }
+        let mut edhoc_rs = Vec::new();
+        for (i, r) in self.rs.iter().enumerate() {
+            if let Some(k) =
+                edhoc_public_key(file, &format!("rs[{i}]"), &r.edhoc_public_key, &r.edhoc_kid)?
+            {
+                edhoc_rs.push((r.audience.clone(), k));
+            }
+        }
+        let mut edhoc_clients = Vec::new();
+        for (i, c) in self.client.iter().enumerate() {
+            if let Some(k) = edhoc_public_key(
+                file,
+                &format!("client[{i}]"),
+                &c.edhoc_public_key,
+                &c.edhoc_kid,
+            )? {
+                edhoc_clients.push((c.id.clone(), k));
+            }
+        }
         Ok(AsValid {
             rs,
             clients,
             policies,
+            edhoc_rs,
+            edhoc_clients,
         })
     }
 }
@@ -377,6 +457,10 @@ pub struct AsValid {
     pub rs: Vec<ace_as::RsRegistration>,
     pub clients: Vec<ace_as::ClientRegistration>,
     pub policies: Vec<ace_as::Policy>,
+    /// EDHOC public keys of RSs, by audience.
+    pub edhoc_rs: Vec<(String, ace_core::edhoc::PublicKey)>,
+    /// EDHOC public keys of clients, by id.
+    pub edhoc_clients: Vec<(String, ace_core::edhoc::PublicKey)>,
 }
 
 // ---------------------------------------------------------------- RS
@@ -398,6 +482,8 @@ pub struct RsToml {
     pub scopes: HashMap<String, Vec<AifToml>>,
     #[serde(default)]
     pub resource: Vec<ResourceToml>,
+    /// The RS's EDHOC key: with it the RS accepts EDHOC tokens (draft Appendix B).
+    pub edhoc: Option<EdhocKeyToml>,
 }
 
 fn default_max_tokens() -> usize {
@@ -416,6 +502,17 @@ pub struct ResourceToml {
 }
 
 impl RsToml {
+    /// The configured EDHOC key, validated.
+    pub fn edhoc_key(
+        &self,
+        file: &Path,
+    ) -> Result<Option<ace_core::edhoc::StaticKey>, ConfigError> {
+        self.edhoc
+            .as_ref()
+            .map(|t| edhoc_static_key(file, "edhoc", t))
+            .transpose()
+    }
+
     pub fn load(file: &Path) -> Result<(Self, ace_rs::RsConfig), ConfigError> {
         let t: RsToml = load(file)?;
         let v = t.validate(file)?;
@@ -494,6 +591,8 @@ pub struct ClientToml {
     pub state_dir: Option<PathBuf>,
     #[serde(rename = "as")]
     pub as_: AsRegToml,
+    /// The client's EDHOC key: with it the client asks for EDHOC tokens.
+    pub edhoc: Option<EdhocKeyToml>,
 }
 
 fn any_local() -> SocketAddr {
@@ -516,6 +615,17 @@ pub struct AsRegToml {
 }
 
 impl ClientToml {
+    /// The configured EDHOC key, validated.
+    pub fn edhoc_key(
+        &self,
+        file: &Path,
+    ) -> Result<Option<ace_core::edhoc::StaticKey>, ConfigError> {
+        self.edhoc
+            .as_ref()
+            .map(|t| edhoc_static_key(file, "edhoc", t))
+            .transpose()
+    }
+
     pub fn load(file: &Path) -> Result<(Self, ace_client::AsRegistration), ConfigError> {
         let t: ClientToml = load(file)?;
         let v = t.validate(file)?;

@@ -9,6 +9,7 @@ use ace_as::{ClientRegistration, Policy, RsRegistration};
 use ace_client::{Access, AsRegistration, Client, ClientError, Outcome};
 use ace_coap::{Method, ResponseCode};
 use ace_core::cwt::{ContentAlg, TokenKey};
+use ace_core::edhoc::StaticKey;
 use ace_core::ipsec::Seed;
 use ace_core::scope::Scope;
 use ace_node::driver::{bind, Running};
@@ -21,7 +22,8 @@ use serde::Serialize;
 use tokio::net::UdpSocket;
 
 use crate::config::alg_name;
-use crate::services::{start_as, start_client, start_rs};
+use crate::services::{start_as_edhoc, start_client_edhoc, start_rs_edhoc, AsEdhocKeys};
+use ace_rs::EdhocResponderConfig;
 
 const COSE_A128GCM: i64 = 1;
 const COSE_AES_CCM_16_64_128: i64 = 10;
@@ -58,6 +60,9 @@ pub struct MethodReport {
     /// Every datagram from the first request to the first protected resource response.
     pub bytes_until_first_resource: usize,
     pub messages_until_first_resource: usize,
+    /// Request/response exchanges from the first request to the first
+    /// protected resource response.
+    pub round_trips_until_first_resource: usize,
 }
 
 #[derive(Serialize, Clone, Debug)]
@@ -90,8 +95,9 @@ async fn loopback() -> Result<(UdpSocket, UdpSocket), String> {
     bind(any, any).await.map_err(|e| format!("bind: {e}"))
 }
 
-/// Builds the three parties with fresh keys.
-async fn world() -> Result<World, String> {
+/// Builds the three parties with fresh keys; `edhoc`: the client and the
+/// RS have EDHOC keys and the AS knows them (draft Appendix B).
+async fn world(edhoc: bool) -> Result<World, String> {
     let token_key = key16();
     let (as_plain, as_esp) = loopback().await?;
     let (rs_plain, rs_esp) = loopback().await?;
@@ -123,12 +129,24 @@ async fn world() -> Result<World, String> {
         text: vec!["r_temp".into(), "rw_led".into(), "r_config".into()],
         aif: Vec::new(),
     };
-    let as_ = start_as(
+    let mut rng = rand::rng();
+    let c_key = StaticKey::generate(&mut rng, vec![0x2b]).map_err(|e| e.to_string())?;
+    let rs_key = StaticKey::generate(&mut rng, vec![0x32]).map_err(|e| e.to_string())?;
+    let as_edhoc = if edhoc {
+        AsEdhocKeys {
+            rs: vec![("tempSensor".into(), rs_key.public().clone())],
+            clients: vec![("client1".into(), c_key.public().clone())],
+        }
+    } else {
+        AsEdhocKeys::default()
+    };
+    let as_ = start_as_edhoc(
         "as.demo".into(),
         3600,
         vec![rs_reg],
         vec![client_reg],
         vec![policy],
+        as_edhoc,
         as_plain,
         as_esp,
         None, // throwaway registration keys: nothing to keep across runs
@@ -169,7 +187,12 @@ async fn world() -> Result<World, String> {
         ],
         max_tokens: 100,
     };
-    let rs = start_rs(rs_cfg, rs_plain, rs_esp)?;
+    let rs = start_rs_edhoc(
+        rs_cfg,
+        edhoc.then(|| EdhocResponderConfig::new(rs_key)),
+        rs_plain,
+        rs_esp,
+    )?;
 
     let reg = AsRegistration {
         esp_addr: as_esp_addr,
@@ -180,7 +203,14 @@ async fn world() -> Result<World, String> {
         alg: COSE_A128GCM,
         uri: Some(as_uri),
     };
-    let client = start_client("client1".into(), reg, c_plain, c_esp, None)?;
+    let client = start_client_edhoc(
+        "client1".into(),
+        reg,
+        edhoc.then_some(c_key),
+        c_plain,
+        c_esp,
+        None,
+    )?;
 
     client.running().lock().host.node().tap().enable(true);
     client.running().lock().host.node().tap().capture_esp(true);
@@ -290,16 +320,17 @@ fn step(
     }
 }
 
-/// The Direct Provisioning run.
-async fn run_dp() -> Result<MethodReport, String> {
-    let w = world().await?;
+/// One key-management method's run: Direct Provisioning, or EDHOC.
+async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
+    let w = world(edhoc).await?;
     let mut steps = Vec::new();
 
-    // 1. The whole flow for GET /temp: 4.01 with hints, token, authz-info, resource.
+    // 1. The whole flow for GET /temp: 4.01 with hints, token, authz-info
+    //    (with EDHOC: message_1 → message_2, then message_3 → 2.04), resource.
     let (r, tap) = access(&w, Method::Get, "/temp", b"").await;
     let groups = exchanges(tap.clone());
     let flow_steps = r.as_ref().map(|o| o.steps.clone()).unwrap_or_default();
-    let expected = [
+    let mut expected = vec![
         (
             "unauthorized request",
             "4.01",
@@ -308,15 +339,32 @@ async fn run_dp() -> Result<MethodReport, String> {
         (
             "POST /token",
             "2.01",
-            "POST /token over ESP (C↔AS registration SA, A128GCM) → 2.01 with token and ipsec",
+            if edhoc {
+                "POST /token over ESP (C↔AS registration SA, A128GCM), req_cnf kid → 2.01 with token, ipsec (no seed), kmp edhoc, rs_cnf"
+            } else {
+                "POST /token over ESP (C↔AS registration SA, A128GCM) → 2.01 with token and ipsec"
+            },
         ),
-        (
+    ];
+    if edhoc {
+        expected.push((
+            "POST /authz-info",
+            "2.01",
+            "POST /authz-info (plain) with token + EDHOC message_1 → 2.01 with message_2 (plain)",
+        ));
+        expected.push((
+            "EDHOC message_3",
+            "2.04",
+            "POST /.well-known/edhoc C_R ‖ message_3 (plain) → 2.04 over the new SA pair (AES-CCM-8, seed = EDHOC_Exporter)",
+        ));
+    } else {
+        expected.push((
             "POST /authz-info",
             "2.01",
             "POST /authz-info (plain) → 2.01 over the new SA pair (AES-CCM-8)",
-        ),
-        ("resource request", "2.05", "GET /temp over ESP → 2.05"),
-    ];
+        ));
+    }
+    expected.push(("resource request", "2.05", "GET /temp over ESP → 2.05"));
     let token_bytes = flow_steps
         .iter()
         .find(|s| s.name == "POST /token")
@@ -341,6 +389,7 @@ async fn run_dp() -> Result<MethodReport, String> {
     }
     let bytes_until_first_resource: usize = tap.iter().map(|r| r.wire_len).sum();
     let messages_until_first_resource = tap.len();
+    let round_trips_until_first_resource = groups.len();
     let mut overhead = BTreeMap::new();
     for rec in tap.iter().filter(|r| r.pair.is_some()) {
         let suite = if w.names.get(&rec.peer) == Some(&"AS") {
@@ -406,6 +455,7 @@ async fn run_dp() -> Result<MethodReport, String> {
         esp_overhead_bytes: overhead,
         bytes_until_first_resource,
         messages_until_first_resource,
+        round_trips_until_first_resource,
     })
 }
 
@@ -469,9 +519,11 @@ fn replay_drops(rs: &ResourceServer) -> u64 {
 
 /// Runs every key-management method and reports.
 pub async fn report() -> Result<DemoReport, String> {
-    let dp = run_dp().await?;
+    let dp = run_method(false).await?;
+    let edhoc = run_method(true).await?;
     let mut methods = BTreeMap::new();
     methods.insert("dp".to_string(), dp);
+    methods.insert("edhoc".to_string(), edhoc);
     Ok(DemoReport {
         ok: methods.values().all(|m| m.ok),
         methods,
@@ -499,6 +551,7 @@ fn print_transcript(report: &DemoReport) {
             "== key management: {} ==",
             match name.as_str() {
                 "dp" => "Direct Provisioning by the AS (draft §3.2.1, §3.3.1)",
+                "edhoc" => "EDHOC between C and RS (draft Appendix B; RFC 9528 method 3, suite 2)",
                 other => other,
             }
         );
@@ -550,5 +603,21 @@ fn print_transcript(report: &DemoReport) {
             }
         );
     }
+    println!("== on the wire until the first protected resource response ==");
+    println!(
+        "   {:<8} {:>11} {:>9} {:>7} {:>13}",
+        "method", "round trips", "datagrams", "bytes", "token bytes"
+    );
+    for (name, m) in &report.methods {
+        println!(
+            "   {:<8} {:>11} {:>9} {:>7} {:>13}",
+            name,
+            m.round_trips_until_first_resource,
+            m.messages_until_first_resource,
+            m.bytes_until_first_resource,
+            m.token_bytes
+        );
+    }
+    println!();
     println!("{}", if report.ok { "demo OK" } else { "demo FAILED" });
 }

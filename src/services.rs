@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use ace_as::{AuthorizationServer, ClientRegistration, Issuer, Policy, RsRegistration};
 use ace_client::{Access, AsRegistration, Client, ClientHost};
+use ace_core::edhoc::{PublicKey, StaticKey};
 use ace_node::driver::{bind, read_state, Running};
 use ace_node::{Node, SeqState};
-use ace_rs::{ResourceServer, RsConfig};
+use ace_rs::{EdhocResponderConfig, ResourceServer, RsConfig};
 use tokio::net::UdpSocket;
 
 use crate::config::{AsToml, ClientToml, RsToml};
@@ -46,8 +47,49 @@ pub fn start_as(
     esp: UdpSocket,
     state_dir: Option<PathBuf>,
 ) -> Result<Running<AuthorizationServer>, String> {
+    start_as_edhoc(
+        issuer,
+        token_lifetime,
+        rs,
+        clients,
+        policies,
+        AsEdhocKeys::default(),
+        plain,
+        esp,
+        state_dir,
+    )
+}
+
+/// The EDHOC public keys an AS knows (draft Appendix B.1).
+#[derive(Default)]
+pub struct AsEdhocKeys {
+    /// RSs that support EDHOC, by audience.
+    pub rs: Vec<(String, PublicKey)>,
+    /// Clients' keys, by client id.
+    pub clients: Vec<(String, PublicKey)>,
+}
+
+/// [`start_as`] with EDHOC keys.
+#[allow(clippy::too_many_arguments)]
+pub fn start_as_edhoc(
+    issuer: String,
+    token_lifetime: u64,
+    rs: Vec<RsRegistration>,
+    clients: Vec<ClientRegistration>,
+    policies: Vec<Policy>,
+    edhoc: AsEdhocKeys,
+    plain: UdpSocket,
+    esp: UdpSocket,
+    state_dir: Option<PathBuf>,
+) -> Result<Running<AuthorizationServer>, String> {
     let n = node("AS", &plain, &esp).map_err(|e| e.to_string())?;
-    let issuer = Issuer::new(issuer, token_lifetime, rs, policies);
+    let mut issuer = Issuer::new(issuer, token_lifetime, rs, policies);
+    for (aud, k) in edhoc.rs {
+        issuer.set_edhoc_rs_key(&aud, k);
+    }
+    for (c, k) in edhoc.clients {
+        issuer.set_edhoc_client_key(&c, k);
+    }
     let host = match &state_dir {
         Some(dir) => {
             let mut states = std::collections::HashMap::new();
@@ -72,15 +114,41 @@ pub fn start_rs(
     plain: UdpSocket,
     esp: UdpSocket,
 ) -> Result<Running<ResourceServer>, String> {
+    start_rs_edhoc(cfg, None, plain, esp)
+}
+
+/// [`start_rs`] with an EDHOC Responder (draft Appendix B.2).
+pub fn start_rs_edhoc(
+    cfg: RsConfig,
+    edhoc: Option<EdhocResponderConfig>,
+    plain: UdpSocket,
+    esp: UdpSocket,
+) -> Result<Running<ResourceServer>, String> {
     let n = node("RS", &plain, &esp).map_err(|e| e.to_string())?;
     let started = ace_node::Now::system().unix;
-    Running::spawn(ResourceServer::new(n, cfg, started), plain, esp).map_err(|e| e.to_string())
+    let mut rs = ResourceServer::new(n, cfg, started);
+    if let Some(e) = edhoc {
+        rs.enable_edhoc(e, None);
+    }
+    Running::spawn(rs, plain, esp).map_err(|e| e.to_string())
 }
 
 /// Starts a client on the given sockets; `state_dir` as for [`start_as`].
 pub fn start_client(
     id: String,
     reg: AsRegistration,
+    plain: UdpSocket,
+    esp: UdpSocket,
+    state_dir: Option<PathBuf>,
+) -> Result<Client, String> {
+    start_client_edhoc(id, reg, None, plain, esp, state_dir)
+}
+
+/// [`start_client`] with an EDHOC key: the client asks for EDHOC tokens.
+pub fn start_client_edhoc(
+    id: String,
+    reg: AsRegistration,
+    edhoc: Option<StaticKey>,
     plain: UdpSocket,
     esp: UdpSocket,
     state_dir: Option<PathBuf>,
@@ -92,7 +160,10 @@ pub fn start_client(
         }
         None => None,
     };
-    let host = ClientHost::new(n, id, reg, Instant::now(), None, resume)?;
+    let mut host = ClientHost::new(n, id, reg, Instant::now(), None, resume)?;
+    if let Some(k) = edhoc {
+        host.set_edhoc_key(k);
+    }
     Client::spawn(host, plain, esp, state_dir).map_err(|e| e.to_string())
 }
 
@@ -106,12 +177,16 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let state = crate::config::state_dir(file, t.state_dir.as_deref());
-    let running = start_as(
+    let running = start_as_edhoc(
         t.issuer.clone(),
         t.token_lifetime,
         v.rs,
         v.clients,
         v.policies,
+        AsEdhocKeys {
+            rs: v.edhoc_rs,
+            clients: v.edhoc_clients,
+        },
         plain,
         esp,
         Some(state),
@@ -124,10 +199,14 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
 
 pub async fn run_rs(file: &Path) -> Result<(), String> {
     let (t, cfg) = RsToml::load(file).map_err(|e| e.to_string())?;
+    let edhoc = t
+        .edhoc_key(file)
+        .map_err(|e| e.to_string())?
+        .map(EdhocResponderConfig::new);
     let (plain, esp) = bind(t.listen, t.esp_listen)
         .await
         .map_err(|e| format!("bind: {e}"))?;
-    let running = start_rs(cfg, plain, esp)?;
+    let running = start_rs_edhoc(cfg, edhoc, plain, esp)?;
     tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, audience = %t.audience, "RS running");
     wait_for_signal().await;
     running.shutdown();
@@ -136,11 +215,12 @@ pub async fn run_rs(file: &Path) -> Result<(), String> {
 
 pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<(), String> {
     let (t, reg) = ClientToml::load(file).map_err(|e| e.to_string())?;
+    let edhoc = t.edhoc_key(file).map_err(|e| e.to_string())?;
     let (plain, esp) = bind(t.listen, t.esp_listen)
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let state = crate::config::state_dir(file, t.state_dir.as_deref());
-    let client = start_client(t.id.clone(), reg, plain, esp, Some(state))?;
+    let client = start_client_edhoc(t.id.clone(), reg, edhoc, plain, esp, Some(state))?;
     let r = client.access(access).await;
     client.shutdown();
     match r {

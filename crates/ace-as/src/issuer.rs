@@ -1,10 +1,20 @@
-//! Token issuance: policy, scope, Direct Provisioning of the SA pair, the CWT.
+//! Token issuance: policy, scope, Direct Provisioning of the SA pair or
+//! EDHOC (draft Appendix B.1), the CWT.
 //! Pure logic: time and randomness come in as arguments.
+//!
+//! A client asks for EDHOC by sending `req_cnf` with its key's `kid` (or
+//! the COSE_Key itself, RFC 9201 §3.1). When the audience's registration
+//! names an EDHOC key ([`Issuer::set_edhoc_rs_key`]) the token gets
+//! `cnf = {COSE_Key: the client's public key, ipsec: SPIs and alg without
+//! seed, kmp: edhoc}` and the response `rs_cnf` = the RS's public key;
+//! otherwise the AS issues Direct Provisioning, as without `req_cnf`.
 
 use std::collections::HashMap;
 
-use ace_core::cnf::Cnf;
+use ace_core::cnf::{Cnf, Kmp};
+use ace_core::coset::{iana, KeyType};
 use ace_core::cwt::{encrypt_token, Claims, TokenKey};
+use ace_core::edhoc::PublicKey;
 use ace_core::ipsec::{IpsecParams, Mode, SecProtocol, Seed};
 use ace_core::labels;
 use ace_core::scope::{AifEntry, Scope};
@@ -44,7 +54,16 @@ struct Grant {
     spis_sa_rs: Vec<u32>,
     alg: i64,
     life: u32,
-    seed: Seed,
+    keys: KeyMethod,
+}
+
+/// How the SA pair of a token gets its keys.
+#[derive(Clone)]
+enum KeyMethod {
+    /// Direct Provisioning: the AS draws the seed (draft §3.2.1).
+    Dp(Seed),
+    /// EDHOC between C and RS (draft Appendix B), with these static keys.
+    Edhoc { client: PublicKey, rs: PublicKey },
 }
 
 /// Outcome counters.
@@ -63,6 +82,10 @@ pub struct Issuer {
     grants: HashMap<(String, String), Grant>,
     cti_counter: u64,
     stats: IssuerStats,
+    /// EDHOC static public keys of RSs (by audience) that support draft Appendix B.
+    edhoc_rs: HashMap<String, PublicKey>,
+    /// EDHOC static public keys of clients, from their registration.
+    edhoc_clients: HashMap<String, PublicKey>,
 }
 
 /// The lowest SPI that is not reserved (RFC 4303 §2.1: 1–255 are reserved, 0 is local).
@@ -90,7 +113,22 @@ impl Issuer {
             grants: HashMap::new(),
             cti_counter: 0,
             stats: IssuerStats::default(),
+            edhoc_rs: HashMap::new(),
+            edhoc_clients: HashMap::new(),
         }
+    }
+
+    /// Registers the EDHOC static public key (with its `kid`) of the RS
+    /// behind `audience`: the AS then issues EDHOC tokens for it to clients
+    /// that ask (draft Appendix B.1) and returns the key in `rs_cnf`.
+    pub fn set_edhoc_rs_key(&mut self, audience: &str, key: PublicKey) {
+        self.edhoc_rs.insert(audience.to_string(), key);
+    }
+
+    /// Registers a client's EDHOC static public key (with its `kid`): a
+    /// token request whose `req_cnf` names that `kid` gets it in `cnf`.
+    pub fn set_edhoc_client_key(&mut self, client: &str, key: PublicKey) {
+        self.edhoc_clients.insert(client.to_string(), key);
     }
 
     pub fn stats(&self) -> &IssuerStats {
@@ -145,14 +183,27 @@ impl Issuer {
                 )
             })?;
 
-        // Token update for an SPI_SA_RS collision at C (draft §2.1).
+        // A proof-of-possession key in req_cnf asks for EDHOC (draft
+        // Appendix B.1); the audience decides whether it gets it.
+        let mut edhoc = None;
         if let Some(cnf) = &req.req_cnf {
             if cnf.cose_key.is_some() || cnf.kid.is_some() {
-                return Err(refuse(
-                    AceErrorCode::UnsupportedPopKey,
-                    "this AS issues Direct Provisioning tokens only",
-                ));
+                if cnf.ipsec.is_some() || cnf.ipsec_update.is_some() {
+                    return Err(refuse(
+                        AceErrorCode::InvalidRequest,
+                        "req_cnf carries a key or an ipsec update, not both",
+                    ));
+                }
+                let client_key = self.requested_edhoc_key(client, cnf)?;
+                edhoc = self.edhoc_rs.get(audience).map(|rs| KeyMethod::Edhoc {
+                    client: client_key,
+                    rs: rs.clone(),
+                });
             }
+        }
+
+        // Token update for an SPI_SA_RS collision at C (draft §2.1).
+        if let Some(cnf) = &req.req_cnf {
             if cnf.ipsec.is_some() {
                 return Err(refuse(
                     AceErrorCode::InvalidRequest,
@@ -201,7 +252,7 @@ impl Issuer {
                     new_spi,
                     grant.alg,
                     grant.life,
-                    grant.seed,
+                    grant.keys,
                     rng,
                 );
             }
@@ -222,9 +273,14 @@ impl Issuer {
                 break s;
             }
         };
-        let mut seed = [0u8; 32];
-        rng.fill_bytes(&mut seed);
-        let seed = Seed::new(seed);
+        let keys = match edhoc {
+            Some(k) => k,
+            None => {
+                let mut seed = [0u8; 32];
+                rng.fill_bytes(&mut seed);
+                KeyMethod::Dp(Seed::new(seed))
+            }
+        };
         self.grants.insert(
             (client.to_string(), audience.to_string()),
             Grant {
@@ -234,7 +290,7 @@ impl Issuer {
                 spis_sa_rs: vec![spi_sa_rs],
                 alg,
                 life,
-                seed: seed.clone(),
+                keys: keys.clone(),
             },
         );
         let mut resp = self.build(
@@ -246,7 +302,7 @@ impl Issuer {
             spi_sa_rs,
             alg,
             life,
-            seed,
+            keys,
             rng,
         )?;
         // RFC 9200 §5.8.2: `scope` is required when the granted scope differs
@@ -268,27 +324,50 @@ impl Issuer {
         spi_sa_rs: u32,
         alg: i64,
         life: u32,
-        seed: Seed,
+        keys: KeyMethod,
         rng: &mut R,
     ) -> Result<TokenResponse, AceErrorResponse> {
         let rs = self
             .rs
             .get(audience)
             .ok_or_else(|| refuse(AceErrorCode::InvalidRequest, "unknown audience"))?;
-        let ipsec = IpsecParams {
-            mode: Mode::Transport,
-            protocol: SecProtocol::Esp,
-            life,
-            ip_c: None,
-            ip_rs: None,
-            spi_sa_c: Some(spi_sa_c),
-            spi_sa_rs: Some(spi_sa_rs),
-            alg: Some(alg),
-            seed: Some(seed),
-        };
-        let cnf = Cnf {
-            ipsec: Some(ipsec),
-            ..Cnf::default()
+        let (cnf, resp_cnf, rs_cnf) = match keys {
+            KeyMethod::Dp(seed) => {
+                let ipsec = IpsecParams {
+                    mode: Mode::Transport,
+                    protocol: SecProtocol::Esp,
+                    life,
+                    ip_c: None,
+                    ip_rs: None,
+                    spi_sa_c: Some(spi_sa_c),
+                    spi_sa_rs: Some(spi_sa_rs),
+                    alg: Some(alg),
+                    seed: Some(seed),
+                };
+                let cnf = Cnf {
+                    ipsec: Some(ipsec),
+                    ..Cnf::default()
+                };
+                (cnf.clone(), cnf, None)
+            }
+            KeyMethod::Edhoc { client, rs } => {
+                // draft Appendix B.1: alg and the SPIs, no seed; kmp = edhoc.
+                let ipsec = IpsecParams::transport(SecProtocol::Esp, life)
+                    .with_kmp_spis(spi_sa_c, spi_sa_rs, alg)
+                    .map_err(|e| refuse(AceErrorCode::InvalidRequest, &e.to_string()))?;
+                let for_c = Cnf {
+                    ipsec: Some(ipsec),
+                    kmp: Some(Kmp::Edhoc),
+                    ..Cnf::default()
+                };
+                // The token binds the client's public key (§3.2.3): the RS
+                // authenticates C with it in EDHOC.
+                let for_rs = Cnf {
+                    cose_key: Some(client.to_cose_key()),
+                    ..for_c.clone()
+                };
+                (for_rs, for_c, Some(rs.to_cose_key()))
+            }
         };
         self.cti_counter += 1;
         let mut cti = self.cti_counter.to_be_bytes().to_vec();
@@ -303,7 +382,7 @@ impl Issuer {
             cti: Some(cti),
             scope: Some(scope),
             ace_profile: Some(labels::ace_profile::COAP_IPSEC),
-            cnf: Some(cnf.clone()),
+            cnf: Some(cnf),
             ..Claims::default()
         };
         let token = encrypt_token(&claims, &rs.token_key, rng)
@@ -312,10 +391,37 @@ impl Issuer {
             access_token: token,
             expires_in: Some(exp.saturating_sub(now)),
             ace_profile: Some(labels::ace_profile::COAP_IPSEC),
-            cnf: Some(cnf),
-            rs_cnf: None,
+            cnf: Some(resp_cnf),
+            rs_cnf,
             scope: None,
         })
+    }
+
+    /// The client's EDHOC key that `req_cnf` names: its COSE_Key (P-256,
+    /// with a `kid`), or the `kid` of the key registered for this client.
+    /// A symmetric key is refused: RFC 9528 as lakers 0.8 implements it has
+    /// no method for symmetric proof-of-possession keys.
+    fn requested_edhoc_key(&self, client: &str, cnf: &Cnf) -> Result<PublicKey, AceErrorResponse> {
+        if let Some(k) = &cnf.cose_key {
+            if k.kty == KeyType::Assigned(iana::KeyType::Symmetric) {
+                return Err(refuse(
+                    AceErrorCode::UnsupportedPopKey,
+                    "symmetric proof-of-possession keys are not supported: EDHOC here is \
+                     RFC 9528 method 3 (static DH keys, lakers 0.8), which has no PSK method; \
+                     send a P-256 COSE_Key or its kid, or no req_cnf for Direct Provisioning",
+                ));
+            }
+            return PublicKey::from_cose_key(k)
+                .map_err(|e| refuse(AceErrorCode::UnsupportedPopKey, &e.to_string()));
+        }
+        let kid = cnf.kid.as_deref().unwrap_or_default();
+        match self.edhoc_clients.get(client) {
+            Some(k) if k.kid == kid => Ok(k.clone()),
+            _ => Err(refuse(
+                AceErrorCode::InvalidRequest,
+                "req_cnf names a kid that is not this client's registered EDHOC key",
+            )),
+        }
     }
 }
 

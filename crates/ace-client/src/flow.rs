@@ -1,5 +1,11 @@
 //! The Client as a sans-IO host: each [`Access`] runs the profile's flow as a
 //! typed state machine (discovery → token → SA pair → `/authz-info` → resource).
+//!
+//! With an EDHOC key ([`ClientHost::set_edhoc_key`]) the client asks the AS
+//! for EDHOC (`req_cnf` = its `kid`); when the token selects it (draft
+//! Appendix B), the flow is token → `/authz-info` with EDHOC message_1 →
+//! message_2 in the 2.01 → SA pair from EDHOC_Exporter → C_R ‖ message_3 to
+//! `/.well-known/edhoc` → 2.04 accepted only over the new pair → resource.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -7,11 +13,14 @@ use std::time::{Duration, Instant};
 
 use ace_coap::consts::APPLICATION_ACE_CBOR;
 use ace_coap::{Event, Method, Request, RequestId, Response, ResponseCode};
-use ace_core::authz_info::AuthzInfoRequest;
-use ace_core::cnf::Cnf;
+use ace_core::authz_info::{AuthzInfoEdhoc, AuthzInfoRequest};
+use ace_core::cnf::{Cnf, Kmp};
+use ace_core::edhoc::{self, InitiatorWaitM2, PublicKey, StaticKey};
 use ace_core::hints::AsCreationHints;
 use ace_core::ipsec::{IpsecParams, IpsecSpiUpdate, Mode, SecProtocol, Seed};
 use ace_core::labels;
+use ace_core::labels::content_format::CID_EDHOC_CBOR_SEQ;
+use ace_core::labels::edhoc::WELL_KNOWN_PATH;
 use ace_core::scope::Scope;
 use ace_core::token::{AceErrorResponse, TokenRequest, TokenResponse};
 use ace_node::{dp_pair_spec, DpRole, Host, Node, NodeEvent, Now, PairId, Peer, SeqState};
@@ -99,12 +108,38 @@ enum State {
         exp: u64,
         audience: String,
     },
+    /// EDHOC (draft Appendix B.2): token and message_1 posted, waiting for
+    /// message_2 in the 2.01. Nothing is installed yet.
+    PostingTokenEdhoc(Box<EdhocPending>),
+    /// EDHOC: message_2 verified, the pair derived and installed, C_R ‖
+    /// message_3 posted; the 2.04 must come over `pair`.
+    SendingMessage3 {
+        pair: PairId,
+        exp: u64,
+        audience: String,
+    },
     /// `reused`: the session existed before this access; if the RS no longer
     /// knows it, the access fetches a new token once.
     Requesting {
         pair: PairId,
         reused: bool,
     },
+}
+
+/// What C keeps between message_1 and message_2.
+#[derive(Debug)]
+struct EdhocPending {
+    wait: InitiatorWaitM2,
+    exp: u64,
+    audience: String,
+    spi_sa_c: u32,
+    spi_sa_rs: u32,
+    suite: EspSuite,
+    life: u32,
+    /// The RS's credential, from `rs_cnf`.
+    rs_key: PublicKey,
+    /// SHA-256 of the access token: the exporter context of the seed.
+    context: [u8; 32],
 }
 
 struct Op {
@@ -139,9 +174,16 @@ pub struct ClientHost {
     done: VecDeque<(OpId, Result<Outcome, ClientError>)>,
     next_op: u64,
     rng: StdRng,
+    edhoc_key: Option<StaticKey>,
 }
 
 impl ClientHost {
+    /// Asks for EDHOC tokens (draft Appendix B) with this static key: token
+    /// requests carry its `kid` in `req_cnf`, and EDHOC runs with it.
+    pub fn set_edhoc_key(&mut self, key: StaticKey) {
+        self.edhoc_key = Some(key);
+    }
+
     /// Installs the registration SA pair towards the AS.
     ///
     /// `resume` is the registration pair's persisted state (see
@@ -188,6 +230,7 @@ impl ClientHost {
             done: VecDeque::new(),
             next_op: 1,
             rng,
+            edhoc_key: None,
         })
     }
 
@@ -250,6 +293,11 @@ impl ClientHost {
                 let mut tr = TokenRequest::new();
                 tr.audience = Some(audience.clone());
                 tr.scope = a.scope.clone();
+                // draft Appendix B.1: the PoP key names EDHOC's credential.
+                tr.req_cnf = self.edhoc_key.as_ref().map(|k| Cnf {
+                    kid: Some(k.public().kid.clone()),
+                    ..Cnf::default()
+                });
                 (
                     Peer::Secure {
                         pair: self.as_pair,
@@ -259,7 +307,9 @@ impl ClientHost {
                     None,
                 )
             }
-            State::PostingToken { .. } => return, // sent by `got_token`
+            State::PostingToken { .. }
+            | State::PostingTokenEdhoc(_)
+            | State::SendingMessage3 { .. } => return, // sent by the response handlers
             State::Requesting { pair, .. } => (
                 Peer::Secure {
                     pair: *pair,
@@ -298,8 +348,9 @@ impl ClientHost {
 
     fn finish(&mut self, id: OpId, r: Result<Response, ClientError>) {
         if let Some(op) = self.ops.remove(&id) {
-            if let State::PostingToken { pair, .. } = op.state {
-                // The RS refused the token: the pair installed for it goes too.
+            if let State::PostingToken { pair, .. } | State::SendingMessage3 { pair, .. } = op.state
+            {
+                // The RS refused the token or message_3: the pair installed for it goes too.
                 if r.is_err() {
                     self.node.remove_pair(pair);
                 }
@@ -420,28 +471,41 @@ impl ClientHost {
                     Some(&resp.code),
                     "2.01 received over ESP: SA pair confirmed",
                 );
-                let rs = self.ops.get(&id).map(|o| o.access.rs);
-                if let Some(rs) = rs {
-                    if let Some(old) = self.sessions.insert(
-                        rs,
-                        Session {
-                            pair,
-                            exp_unix: exp,
-                            audience,
-                        },
-                    ) {
-                        if old.pair != pair {
-                            self.node.remove_pair(old.pair);
-                        }
-                    }
-                }
-                if let Some(op) = self.ops.get_mut(&id) {
-                    op.state = State::Requesting {
-                        pair,
-                        reused: false,
+                self.established(now, id, pair, exp, audience);
+            }
+            State::PostingTokenEdhoc(_) => self.got_message_2(now, id, resp),
+            State::SendingMessage3 {
+                pair,
+                exp,
+                audience,
+            } => {
+                let (pair, exp, audience) = (*pair, *exp, audience.clone());
+                // The 2.04 comes over the new pair (as DP's 2.01 does): only
+                // the RS that verified message_3 holds its keys.
+                let over_pair = matches!(from, Peer::Secure { pair: p, .. } if p == pair);
+                if resp.code != ResponseCode::Changed || !over_pair {
+                    let detail = if resp.code == ResponseCode::Changed {
+                        "the 2.04 did not arrive over the SA pair".to_string()
+                    } else {
+                        edhoc_error_text(&resp.payload)
                     };
+                    self.step(id, "EDHOC message_3", Some(&resp.code), detail.clone());
+                    return self.finish(
+                        id,
+                        Err(ClientError::Refused {
+                            step: "EDHOC message_3",
+                            code: resp.code.as_dotted(),
+                            detail,
+                        }),
+                    );
                 }
-                self.enter(now, id);
+                self.step(
+                    id,
+                    "EDHOC message_3",
+                    Some(&resp.code),
+                    "2.04 received over ESP: EDHOC done, SA pair confirmed",
+                );
+                self.established(now, id, pair, exp, audience);
             }
             State::Requesting { .. } => {
                 let (m, p) = self
@@ -458,6 +522,196 @@ impl ClientHost {
                 self.finish(id, Ok(resp));
             }
         }
+    }
+
+    /// The SA pair is confirmed: keep the session, send the resource request.
+    fn established(&mut self, now: Now, id: OpId, pair: PairId, exp: u64, audience: String) {
+        let rs = self.ops.get(&id).map(|o| o.access.rs);
+        if let Some(rs) = rs {
+            if let Some(old) = self.sessions.insert(
+                rs,
+                Session {
+                    pair,
+                    exp_unix: exp,
+                    audience,
+                },
+            ) {
+                if old.pair != pair {
+                    self.node.remove_pair(old.pair);
+                }
+            }
+        }
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::Requesting {
+                pair,
+                reused: false,
+            };
+        }
+        self.enter(now, id);
+    }
+
+    fn fail(&mut self, id: OpId, step: &'static str, detail: impl Into<String>) {
+        self.finish(
+            id,
+            Err(ClientError::Protocol {
+                step,
+                detail: detail.into(),
+            }),
+        )
+    }
+
+    /// draft Appendix B.2: EDHOC message_1 goes with the token to
+    /// `/authz-info`; nothing is installed before message_2 verifies.
+    #[allow(clippy::too_many_arguments)]
+    fn start_edhoc(
+        &mut self,
+        now: Now,
+        id: OpId,
+        tr: TokenResponse,
+        life: u32,
+        exp: u64,
+        audience: String,
+        spi_sa_c: u32,
+        spi_sa_rs: u32,
+        suite: EspSuite,
+    ) {
+        let Some(key) = self.edhoc_key.as_ref() else {
+            return self.fail(id, "POST /token", "EDHOC token without an EDHOC key");
+        };
+        let rs_key = match tr.rs_cnf.as_ref().map(PublicKey::from_cose_key) {
+            Some(Ok(k)) => k,
+            Some(Err(e)) => return self.fail(id, "POST /token", format!("rs_cnf: {e}")),
+            None => return self.fail(id, "POST /token", "no rs_cnf"),
+        };
+        let lakers_rng = StdRng::from_rng(&mut self.rng);
+        let (wait, message_1) = match edhoc::initiate(lakers_rng, key) {
+            Ok(v) => v,
+            Err(e) => return self.fail(id, "EDHOC message_1", e.to_string()),
+        };
+        let Some(rs) = self.ops.get(&id).map(|o| o.access.rs) else {
+            return;
+        };
+        let upload = AuthzInfoEdhoc {
+            access_token: tr.access_token,
+            esp_udp_port: Some(self.node.local_esp().port()),
+            message_1,
+        };
+        let context = edhoc::seed_context(&upload.access_token);
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::PostingTokenEdhoc(Box::new(EdhocPending {
+                wait,
+                exp,
+                audience,
+                spi_sa_c,
+                spi_sa_rs,
+                suite,
+                life,
+                rs_key,
+                context,
+            }));
+        }
+        let req = Request {
+            method: Method::Post,
+            path: "/authz-info".into(),
+            query: Vec::new(),
+            content_format: Some(APPLICATION_ACE_CBOR),
+            payload: upload.to_cbor(),
+        };
+        self.send(now, id, Peer::Plain(rs), req, None);
+    }
+
+    /// The RS answered the token + message_1: message_2 in a 2.01 (plain),
+    /// or an RFC 9200 / EDHOC error. On message_2: verify it with the key of
+    /// `rs_cnf`, derive the seed, install the pair, post C_R ‖ message_3.
+    fn got_message_2(&mut self, now: Now, id: OpId, resp: Response) {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let State::PostingTokenEdhoc(pending) = std::mem::replace(&mut op.state, State::Probing)
+        else {
+            return;
+        };
+        let rs = op.access.rs;
+        let rs_esp = op
+            .access
+            .rs_esp
+            .unwrap_or(SocketAddr::new(rs.ip(), NAT_T_PORT));
+        if resp.code != ResponseCode::Created {
+            let detail = edhoc_error_text(&resp.payload);
+            self.step(id, "POST /authz-info", Some(&resp.code), detail.clone());
+            return self.finish(
+                id,
+                Err(ClientError::Refused {
+                    step: "POST /authz-info",
+                    code: resp.code.as_dotted(),
+                    detail,
+                }),
+            );
+        }
+        let p = *pending;
+        let done = match p.wait.process_message_2(&resp.payload, &p.rs_key) {
+            Ok(d) => d,
+            Err(e) => {
+                self.step(id, "POST /authz-info", Some(&resp.code), e.to_string());
+                return self.fail(id, "EDHOC message_2", e.to_string());
+            }
+        };
+        self.step(
+            id,
+            "POST /authz-info",
+            Some(&resp.code),
+            "2.01 with EDHOC message_2: RS authenticated",
+        );
+        // draft §2.1: SPI_SA_RS must still be free here.
+        if self.node.spi_in_use(p.spi_sa_rs) {
+            return self.fail(id, "SA pair", "SPI_SA_RS is in use");
+        }
+        let seed = edhoc::ipsec_seed_with_context(done.prk_out.as_bytes(), &p.context);
+        let life = Duration::from_secs(u64::from(p.life).min(p.exp.saturating_sub(now.unix)));
+        let spec = match dp_pair_spec(
+            DpRole::Client,
+            seed.as_bytes(),
+            p.spi_sa_c,
+            p.spi_sa_rs,
+            p.suite,
+            rs_esp,
+            self.node.local_plain().ip(),
+            rs.ip(),
+            Some(life),
+            format!("{} via EDHOC", p.audience),
+        ) {
+            Ok(s) => s,
+            Err(e) => return self.fail(id, "SA pair", e.to_string()),
+        };
+        let pair = match self.node.install_pair(now.mono, spec) {
+            Ok(pair) => pair,
+            Err(e) => return self.fail(id, "SA pair", e.to_string()),
+        };
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::SendingMessage3 {
+                pair,
+                exp: p.exp,
+                audience: p.audience,
+            };
+        }
+        let req = Request {
+            method: Method::Post,
+            path: WELL_KNOWN_PATH.into(),
+            query: Vec::new(),
+            content_format: Some(CID_EDHOC_CBOR_SEQ),
+            payload: done.message_3_request(),
+        };
+        // RFC 9528 Appendix A.2, answered (2.04) over the new pair.
+        self.send(
+            now,
+            id,
+            Peer::Plain(rs),
+            req,
+            Some(Peer::Secure {
+                pair,
+                port: rs.port(),
+            }),
+        );
     }
 
     /// A request on a reused session got no answer or a 4.01: the RS no longer
@@ -525,8 +779,8 @@ impl ClientHost {
                 )
             }
         };
-        let checked = check_dp(&tr);
-        let (ipsec, suite) = match checked {
+        let checked = check_profile(&tr, self.edhoc_key.is_some());
+        let (ipsec, suite, kmp) = match checked {
             Ok(v) => v,
             Err(d) => {
                 return self.finish(
@@ -538,9 +792,7 @@ impl ClientHost {
                 )
             }
         };
-        let (Some(spi_c), Some(spi_rs), Some(seed)) =
-            (ipsec.spi_sa_c, ipsec.spi_sa_rs, ipsec.seed.as_ref())
-        else {
+        let (Some(spi_c), Some(spi_rs)) = (ipsec.spi_sa_c, ipsec.spi_sa_rs) else {
             return self.finish(
                 id,
                 Err(ClientError::Protocol {
@@ -562,9 +814,14 @@ impl ClientHost {
             "POST /token",
             Some(&resp.code),
             format!(
-                "token {} bytes, SPI_SA_C {spi_c:#010x}, SPI_SA_RS {spi_rs:#010x}, {}",
+                "token {} bytes, SPI_SA_C {spi_c:#010x}, SPI_SA_RS {spi_rs:#010x}, {}{}",
                 tr.access_token.len(),
-                suite.name()
+                suite.name(),
+                if kmp == Some(Kmp::Edhoc) {
+                    ", kmp edhoc"
+                } else {
+                    ""
+                }
             ),
         );
         // draft §2.1: SPI_SA_RS must be free here; otherwise ask for a token update.
@@ -620,6 +877,18 @@ impl ClientHost {
         let exp = now
             .unix
             .saturating_add(tr.expires_in.unwrap_or(u64::from(ipsec.life)));
+        if kmp == Some(Kmp::Edhoc) {
+            return self.start_edhoc(now, id, tr, ipsec.life, exp, audience, spi_c, spi_rs, suite);
+        }
+        let Some(seed) = ipsec.seed.as_ref() else {
+            return self.finish(
+                id,
+                Err(ClientError::Protocol {
+                    step: "POST /token",
+                    detail: "incomplete ipsec".into(),
+                }),
+            );
+        };
         let life = Duration::from_secs(u64::from(ipsec.life).min(exp.saturating_sub(now.unix)));
         let rs_esp = access
             .rs_esp
@@ -691,8 +960,12 @@ impl ClientHost {
     }
 }
 
-/// The token response must be this profile's Direct Provisioning (draft §3.3).
-fn check_dp(tr: &TokenResponse) -> Result<(IpsecParams, EspSuite), String> {
+/// The token response must be this profile's Direct Provisioning (draft
+/// §3.3), or EDHOC (Appendix B) when the client has an EDHOC key.
+fn check_profile(
+    tr: &TokenResponse,
+    edhoc: bool,
+) -> Result<(IpsecParams, EspSuite, Option<Kmp>), String> {
     if tr.ace_profile != Some(labels::ace_profile::COAP_IPSEC) {
         return Err(format!(
             "ace_profile {:?} is not coap_ipsec",
@@ -701,15 +974,50 @@ fn check_dp(tr: &TokenResponse) -> Result<(IpsecParams, EspSuite), String> {
     }
     let cnf = tr.cnf.as_ref().ok_or("token response has no cnf")?;
     let ipsec = cnf.ipsec.clone().ok_or("cnf has no ipsec structure")?;
-    if cnf.cose_key.is_some() || cnf.kmp.is_some() {
-        return Err("only Direct Provisioning is supported by this client".into());
+    match cnf.kmp {
+        Some(Kmp::Edhoc) if edhoc => {
+            if ipsec.seed.is_some() {
+                return Err("an EDHOC token response carries no seed".into());
+            }
+            if tr.rs_cnf.is_none() {
+                return Err("an EDHOC token response carries the RS's key in rs_cnf".into());
+            }
+        }
+        Some(_) => {
+            return Err(
+                "the token selects a key management protocol this client does not run".into(),
+            )
+        }
+        None if cnf.cose_key.is_some() => {
+            return Err("only Direct Provisioning is supported by this client".into())
+        }
+        None => {}
     }
     if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
         return Err("only ESP transport mode is supported by this client".into());
     }
     let alg = ipsec.alg.ok_or("ipsec has no alg")?;
     let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| format!("alg {alg} not supported"))?;
-    Ok((ipsec, suite))
+    Ok((ipsec, suite, cnf.kmp))
+}
+
+/// The ERR_INFO of an EDHOC error message (RFC 9528 §6), or the payload
+/// as text.
+fn edhoc_error_text(payload: &[u8]) -> String {
+    match payload {
+        // ERR_CODE 1 followed by a short text string.
+        [0x01, rest @ ..] if !rest.is_empty() => {
+            let skip = match rest[0] {
+                0x60..=0x77 => 1,
+                0x78 => 2,
+                0x79 => 3,
+                _ => 0,
+            };
+            let text = rest.get(skip..).unwrap_or_default();
+            format!("EDHOC error: {}", String::from_utf8_lossy(text))
+        }
+        _ => String::from_utf8_lossy(payload).into_owned(),
+    }
 }
 
 fn resource_request(a: &Access) -> Request {
@@ -759,7 +1067,10 @@ impl Host for ClientHost {
                     let step = match self.ops.get(&op).map(|o| &o.state) {
                         Some(State::Probing) => "unauthorized request",
                         Some(State::RequestingToken { .. }) => "POST /token",
-                        Some(State::PostingToken { .. }) => "POST /authz-info",
+                        Some(State::PostingToken { .. } | State::PostingTokenEdhoc(_)) => {
+                            "POST /authz-info"
+                        }
+                        Some(State::SendingMessage3 { .. }) => "EDHOC message_3",
                         _ => "resource request",
                     };
                     self.finish(

@@ -15,12 +15,27 @@
 //! decoder also accepts a payload that *is* the token: a CBOR byte string
 //! holding it, or the bare COSE structure (`application/cwt`, a tagged or
 //! untagged COSE array), whose bytes are then taken whole as the token.
+//!
+//! With EDHOC as the key management method (draft Appendix B.2, Figure 10)
+//! the same map also carries EDHOC message_1 ([`AuthzInfoEdhoc`]):
+//!
+//! ```text
+//! { 1 => bstr,          ; access_token
+//!   ? -65537 => uint,   ; esp_udp_port
+//!   -65538 => bstr }    ; edhoc_message_1 (RFC 9528 §5.2.1, no `true` prefix)
+//! ```
+//!
+//! [`AuthzInfoUpload::from_cbor`] tells the two apart.
 
 use ciborium::value::Value;
 
 use crate::cbor::{self, uint, MapReader, MapWriter};
 use crate::error::DecodeError;
 use crate::labels::{param as p, DEFAULT_ESP_UDP_PORT};
+
+/// Longest EDHOC message_1 accepted in an upload: lakers 0.8's message
+/// buffer (`MAX_MESSAGE_SIZE_LEN`, 192 bytes without its `max_*` features).
+pub const MAX_EDHOC_MESSAGE_1: usize = lakers_shared::MAX_MESSAGE_SIZE_LEN;
 
 /// `POST /authz-info` payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,5 +117,97 @@ impl AuthzInfoRequest {
             }),
             v => Self::from_owned_value(v),
         }
+    }
+}
+
+/// The `POST /authz-info` payload of the EDHOC method (draft Appendix B.2):
+/// the token, C's ESP port and EDHOC message_1 in one map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzInfoEdhoc {
+    /// The access token (a CWT).
+    pub access_token: Vec<u8>,
+    /// UDP port on which C receives ESP-in-UDP; `None` means 4500.
+    pub esp_udp_port: Option<u16>,
+    /// EDHOC message_1 (RFC 9528 §5.2.1), 1 to [`MAX_EDHOC_MESSAGE_1`] bytes.
+    pub message_1: Vec<u8>,
+}
+
+impl AuthzInfoEdhoc {
+    /// The CBOR map `{1: token, ?-65537: port, -65538: message_1}`.
+    pub fn to_value(&self) -> Value {
+        let mut m = MapWriter::new();
+        m.put(p::ACCESS_TOKEN, Value::Bytes(self.access_token.clone()))
+            .put_opt(
+                p::ESP_UDP_PORT,
+                self.esp_udp_port.map(|v| uint(u64::from(v))),
+            )
+            .put(p::EDHOC_MESSAGE_1, Value::Bytes(self.message_1.clone()));
+        m.finish()
+    }
+
+    /// Encoded payload.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        cbor::encode(&self.to_value())
+    }
+
+    /// The token part, as the Direct Provisioning upload would carry it.
+    pub fn token_request(&self) -> AuthzInfoRequest {
+        AuthzInfoRequest {
+            access_token: self.access_token.clone(),
+            esp_udp_port: self.esp_udp_port,
+        }
+    }
+}
+
+/// What C posted to `/authz-info`: a token alone, or a token with EDHOC
+/// message_1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthzInfoUpload {
+    /// Any form [`AuthzInfoRequest::from_cbor`] accepts, without message_1.
+    Token(AuthzInfoRequest),
+    /// The map with `edhoc_message_1` (-65538).
+    TokenWithEdhoc(AuthzInfoEdhoc),
+}
+
+impl AuthzInfoUpload {
+    /// Decode a `/authz-info` payload. A map with `edhoc_message_1` is the
+    /// EDHOC form; `edhoc_message_1` must then be a non-empty bstr of at most
+    /// [`MAX_EDHOC_MESSAGE_1`] bytes. Everything else decodes as
+    /// [`AuthzInfoRequest::from_cbor`] does.
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let v = cbor::decode(bytes)?;
+        let message_1 = match &v {
+            Value::Map(entries) => entries.iter().find_map(|(k, val)| {
+                (cbor::as_i128(k) == Some(i128::from(p::EDHOC_MESSAGE_1))).then_some(val)
+            }),
+            _ => None,
+        };
+        let Some(m1) = message_1 else {
+            return match v {
+                Value::Tag(..) | Value::Array(_) => Ok(AuthzInfoUpload::Token(AuthzInfoRequest {
+                    access_token: bytes.to_vec(),
+                    esp_udp_port: None,
+                })),
+                v => AuthzInfoRequest::from_owned_value(v).map(AuthzInfoUpload::Token),
+            };
+        };
+        let message_1 = match m1 {
+            Value::Bytes(b) if !b.is_empty() && b.len() <= MAX_EDHOC_MESSAGE_1 => b.clone(),
+            Value::Bytes(_) => {
+                return Err(DecodeError::invalid(
+                    "edhoc_message_1",
+                    "empty or longer than the EDHOC implementation accepts",
+                ))
+            }
+            _ => return Err(DecodeError::wrong_type("edhoc_message_1", "bstr")),
+        };
+        // The rest is the plain map form (its reader rejects duplicate keys
+        // and ignores -65538).
+        let r = AuthzInfoRequest::from_owned_value(v)?;
+        Ok(AuthzInfoUpload::TokenWithEdhoc(AuthzInfoEdhoc {
+            access_token: r.access_token,
+            esp_udp_port: r.esp_udp_port,
+            message_1,
+        }))
     }
 }

@@ -138,19 +138,20 @@ impl Cnf {
             Some(v) => Some(cose_key_from_value(v)?),
         };
         let kid = m.bytes(l::KID, "cnf.kid")?;
-        let (ipsec, ipsec_update) = match m.take(l::IPSEC) {
-            None => (None, None),
-            Some(v) => match decode_ipsec_member(v)? {
-                IpsecMember::Full(p) => (Some(p), None),
-                IpsecMember::SpiUpdate(u) => (None, Some(u)),
-            },
-        };
         let kmp = match m.uint(l::KMP, "cnf.kmp")? {
             None => None,
             Some(v) => Some(Kmp::from_u64(v).ok_or(DecodeError::invalid(
                 "cnf.kmp",
                 "unknown key management protocol",
             ))?),
+        };
+        // Beside `kmp`, sec_B may come without `seed` (draft Appendix B.1).
+        let (ipsec, ipsec_update) = match m.take(l::IPSEC) {
+            None => (None, None),
+            Some(v) => match decode_ipsec_member(v, kmp.is_some())? {
+                IpsecMember::Full(p) => (Some(p), None),
+                IpsecMember::SpiUpdate(u) => (None, Some(u)),
+            },
         };
         Ok(Cnf {
             cose_key,

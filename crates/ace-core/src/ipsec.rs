@@ -19,7 +19,10 @@
 //! }
 //! ```
 //!
-//! sec_B is all-or-none (Direct Provisioning, draft §3.2.1). The token update
+//! sec_B is all-or-none (Direct Provisioning, draft §3.2.1), except beside a
+//! `kmp` member: with a key management protocol the AS sets SPI_SA_C,
+//! SPI_SA_RS and `alg` without `seed` (draft Appendix B.1, EDHOC), the
+//! *key-management form* ([`IpsecParams::validate_kmp`]). The token update
 //! request of draft §2.1 (last paragraph) carries a map with only key 7: that
 //! partial form is [`IpsecSpiUpdate`].
 
@@ -245,6 +248,40 @@ impl IpsecParams {
         self.spi_sa_c.is_some()
     }
 
+    /// sec_A with SPI_SA_C, SPI_SA_RS and `alg` but no `seed`: the SA pair
+    /// whose keys a key management protocol derives (draft Appendix B.1 for
+    /// EDHOC), validated with [`validate_kmp`](Self::validate_kmp).
+    pub fn with_kmp_spis(
+        mut self,
+        spi_sa_c: u32,
+        spi_sa_rs: u32,
+        alg: i64,
+    ) -> Result<Self, IpsecError> {
+        self.spi_sa_c = Some(spi_sa_c);
+        self.spi_sa_rs = Some(spi_sa_rs);
+        self.alg = Some(alg);
+        self.seed = None;
+        self.validate_kmp()?;
+        Ok(self)
+    }
+
+    /// [`validate`](Self::validate) for a structure beside a `kmp` member:
+    /// sec_B may also be SPI_SA_C, SPI_SA_RS and `alg` without `seed` (draft
+    /// Appendix B.1: the key management protocol provides the keys).
+    pub fn validate_kmp(&self) -> Result<(), IpsecError> {
+        if let (Some(c), Some(rs), Some(_), None) =
+            (self.spi_sa_c, self.spi_sa_rs, self.alg, &self.seed)
+        {
+            let mut full = self.clone();
+            full.seed = Some(Seed::new([0; l::SEED_LEN]));
+            full.validate()?;
+            check_spi(c)?;
+            check_spi(rs)?;
+            return Ok(());
+        }
+        self.validate()
+    }
+
     /// Check the rules of draft §2.1: IP_C/IP_RS iff tunnel mode, same
     /// family; sec_B all-or-none; SPIs not reserved (RFC 4303 §2.1) and
     /// distinct; life > 0.
@@ -319,6 +356,10 @@ impl IpsecParams {
     }
 
     fn from_reader(m: &mut MapReader) -> Result<Self, DecodeError> {
+        Self::from_reader_with(m, false)
+    }
+
+    fn from_reader_with(m: &mut MapReader, kmp: bool) -> Result<Self, DecodeError> {
         let mode = m
             .uint(l::MODE, "ipsec.mode")?
             .ok_or(DecodeError::MissingField("ipsec.mode"))?;
@@ -374,7 +415,7 @@ impl IpsecParams {
             alg,
             seed,
         };
-        p.validate().map_err(ipsec_decode_error)?;
+        if kmp { p.validate_kmp() } else { p.validate() }.map_err(ipsec_decode_error)?;
         Ok(p)
     }
 }
@@ -426,10 +467,12 @@ pub(crate) enum IpsecMember {
     SpiUpdate(IpsecSpiUpdate),
 }
 
-pub(crate) fn decode_ipsec_member(value: Value) -> Result<IpsecMember, DecodeError> {
+/// `kmp`: the map sits beside a `kmp` member, so the key-management form
+/// of sec_B (no `seed`) is allowed.
+pub(crate) fn decode_ipsec_member(value: Value, kmp: bool) -> Result<IpsecMember, DecodeError> {
     let mut m = MapReader::new(value, "ipsec")?;
     if m.contains(l::MODE) {
-        return IpsecParams::from_reader(&mut m).map(IpsecMember::Full);
+        return IpsecParams::from_reader_with(&mut m, kmp).map(IpsecMember::Full);
     }
     // No sec_A: only the token-update form is allowed, with SPI_SA_RS.
     let spi = m

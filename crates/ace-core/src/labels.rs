@@ -47,6 +47,14 @@ pub mod param {
     /// map. Not in the draft: this project's own parameter, Private Use
     /// (RFC 9200 §8.10: integers less than -65536).
     pub const ESP_UDP_PORT: i64 = -65537;
+    /// `edhoc_message_1`, bstr: EDHOC message_1 (RFC 9528 §5.2.1) carried
+    /// in the `POST /authz-info` map together with the access token
+    /// (draft-aragon-ace-ipsec-profile-01 Appendix B.2, Figure 10). The
+    /// bstr holds message_1 exactly as RFC 9528 §5.2.1 encodes it (a CBOR
+    /// sequence), without the `true` prefix of RFC 9528 Appendix A.2 (the
+    /// request is not addressed to an EDHOC resource). This project's own
+    /// parameter, Private Use (RFC 9200 §8.10).
+    pub const EDHOC_MESSAGE_1: i64 = -65538;
 }
 
 /// Grant types (RFC 9200 §5.8.4.1 Table 4).
@@ -269,6 +277,36 @@ pub mod content_format {
     pub const ACE_CBOR: u16 = 19;
     /// `application/cwt` (RFC 8392 §9.3).
     pub const CWT: u16 = 61;
+    /// `application/edhoc+cbor-seq` (RFC 9528 §10.9): EDHOC message_2 in
+    /// the 2.01 to `/authz-info`, EDHOC error messages.
+    pub const EDHOC_CBOR_SEQ: u16 = 64;
+    /// `application/cid-edhoc+cbor-seq` (RFC 9528 §10.9): a connection
+    /// identifier followed by an EDHOC message (RFC 9528 Appendix A.2), i.e.
+    /// C_R ‖ message_3 to the RS's EDHOC resource.
+    pub const CID_EDHOC_CBOR_SEQ: u16 = 65;
+}
+
+/// EDHOC numbers (RFC 9528) used by the profile's Appendix B method.
+pub mod edhoc {
+    /// Method 3: both parties authenticate with static DH keys (RFC 9528
+    /// §3.2, Table 2). The only method lakers 0.8 implements.
+    pub const METHOD_STAT_STAT: u8 = 3;
+    /// Cipher suite 2: AES-CCM-16-64-128, SHA-256, 8, P-256, ES256,
+    /// AES-CCM-16-64-128 (RFC 9528 §3.6). The only suite lakers 0.8 implements.
+    pub const CIPHER_SUITE_2: u8 = 2;
+    /// EDHOC_KDF label of PRK_exporter = EDHOC_KDF(PRK_out, 10, h'',
+    /// hash_length) (RFC 9528 §4.1.3, Figure 6).
+    pub const KDF_LABEL_PRK_EXPORTER: u16 = 10;
+    /// EDHOC_Exporter label of the IPsec seed of draft Appendix B.2: from
+    /// the Private Use range 32768–65535 of the EDHOC Exporter Label
+    /// registry (RFC 9528 §10.1). This profile's own choice.
+    pub const EXPORTER_LABEL_IPSEC_SEED: u16 = 32768;
+    /// ERR_CODE 1, "Unspecified Error" (RFC 9528 §6.2, Table 5): ERR_INFO is
+    /// a text string.
+    pub const ERR_CODE_UNSPECIFIED: i64 = 1;
+    /// The EDHOC resource of RFC 9528 Appendix A.2 (`/.well-known/edhoc`,
+    /// registered in RFC 9528 §10.10), where C posts C_R ‖ message_3.
+    pub const WELL_KNOWN_PATH: &str = "/.well-known/edhoc";
 }
 
 /// Default port of ESP-in-UDP and NAT-T IKE (RFC 3948 §2, RFC 7296 §2.23),

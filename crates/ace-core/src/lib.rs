@@ -13,7 +13,8 @@
 //! | [`scope`] | text and AIF scopes, access decisions, AS grants |
 //! | [`token`] | `/token` request, response, error (RFC 9200 §5.8) |
 //! | [`hints`] | AS Request Creation Hints (RFC 9200 §5.3) |
-//! | [`authz_info`] | the `/authz-info` payload of this profile |
+//! | [`authz_info`] | the `/authz-info` payload of this profile (with EDHOC message_1 for Appendix B) |
+//! | [`edhoc`] | EDHOC (RFC 9528) glue over `lakers`: credentials, exporter, the IPsec seed |
 //! | [`cwt`] | claims, COSE_Encrypt0 / COSE_Mac0 / COSE_Sign1 tokens |
 //! | [`validate`] | the RS's claim checks (RFC 9200 §5.10.1.1) |
 
@@ -24,6 +25,7 @@ pub mod authz_info;
 mod cbor;
 pub mod cnf;
 pub mod cwt;
+pub mod edhoc;
 pub mod error;
 pub mod hints;
 pub mod ipsec;
@@ -32,7 +34,7 @@ pub mod scope;
 pub mod token;
 pub mod validate;
 
-pub use authz_info::AuthzInfoRequest;
+pub use authz_info::{AuthzInfoEdhoc, AuthzInfoRequest, AuthzInfoUpload};
 pub use cnf::{Cnf, CoseKeyRef, Kmp};
 pub use cwt::{
     decode_sign1_unverified, decrypt_token, encrypt_token, encrypt_token_with_iv, mac0_token,

@@ -3,6 +3,14 @@
 //! * `POST /authz-info` (unprotected, RFC 9200 §5.10.1): decrypt and validate
 //!   the access token, derive the SA pair from its `ipsec` structure (Direct
 //!   Provisioning, draft §3.3.1), install it, and answer 2.01 **over ESP**.
+//! * With EDHOC (draft Appendix B.2, enabled by [`ResourceServer::enable_edhoc`]):
+//!   `POST /authz-info` carries the token *and* EDHOC message_1; the RS
+//!   validates the token first (RFC 9200 errors, no EDHOC state), then
+//!   answers 2.01 with message_2 (plain). C posts C_R ‖ message_3 to
+//!   `/.well-known/edhoc` (RFC 9528 Appendix A.2); once it verifies the RS
+//!   derives the seed with EDHOC_Exporter, installs the SA pair and answers
+//!   2.04 **over the pair**. Nothing is installed unless message_3 verifies;
+//!   pending exchanges are bounded and expire.
 //! * Any other request without an SA: 4.01 with AS Request Creation Hints
 //!   (RFC 9200 §5.3) and nothing more (draft §4.1).
 //! * Requests over an SA pair: served if the token bound to that pair covers
@@ -19,15 +27,21 @@ use std::time::{Duration, Instant};
 use ace_coap::{
     consts::APPLICATION_ACE_CBOR, Event, IncomingId, Method, Request, Response, ResponseCode,
 };
-use ace_core::authz_info::AuthzInfoRequest;
+use ace_core::authz_info::AuthzInfoUpload;
+use ace_core::cnf::{Cnf, Kmp};
 use ace_core::cwt::{decrypt_token, Claims, TokenKey};
+use ace_core::edhoc::{self, PublicKey, ResponderWaitM3, StaticKey};
 use ace_core::hints::AsCreationHints;
 use ace_core::ipsec::{Mode, SecProtocol};
+use ace_core::labels::content_format::{CID_EDHOC_CBOR_SEQ, EDHOC_CBOR_SEQ};
+use ace_core::labels::edhoc::WELL_KNOWN_PATH;
 use ace_core::scope::Scope;
 use ace_core::validate::{validate_claims, TokenInvalid};
 use ace_node::{dp_pair_spec, DpRole, Host, InstallError, Node, NodeEvent, Now, PairId, Peer};
 use ipsec_dp::consts::NAT_T_PORT;
 use ipsec_dp::suite::EspSuite;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// The path of the token upload endpoint (RFC 9200 §5.10.1).
 pub const AUTHZ_INFO: &str = "/authz-info";
@@ -74,6 +88,47 @@ pub struct AcceptedToken {
     pub peer: SocketAddr,
 }
 
+/// The RS's EDHOC Responder (draft Appendix B.2).
+pub struct EdhocResponderConfig {
+    /// Its static P-256 key with `kid` (the AS returns the public half in `rs_cnf`).
+    pub key: StaticKey,
+    /// At most this many exchanges wait for message_3 at once.
+    pub max_pending: usize,
+    /// A pending exchange is dropped when message_3 has not come by then.
+    pub pending_timeout: Duration,
+}
+
+impl EdhocResponderConfig {
+    /// Defaults: 16 pending exchanges, 30 s each.
+    pub fn new(key: StaticKey) -> Self {
+        EdhocResponderConfig {
+            key,
+            max_pending: 16,
+            pending_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An EDHOC exchange waiting for message_3: the validated token and
+/// lakers' state. Removed on message_3 (whatever the outcome), on expiry,
+/// or when the same token starts a new exchange.
+struct PendingEdhoc {
+    wait: ResponderWaitM3,
+    cti: Vec<u8>,
+    entries: Vec<(String, u64)>,
+    exp: u64,
+    spi_sa_c: u32,
+    spi_sa_rs: u32,
+    suite: EspSuite,
+    life: u32,
+    client: PublicKey,
+    /// SHA-256 of the access token: the exporter context of the seed.
+    context: [u8; 32],
+    from: SocketAddr,
+    esp: SocketAddr,
+    expires: Instant,
+}
+
 /// Everything the RS decided, by outcome.
 #[derive(Clone, Debug, Default)]
 pub struct RsStats {
@@ -86,6 +141,13 @@ pub struct RsStats {
     pub not_found: u64,
     pub served: u64,
     pub tokens_expired: u64,
+    /// EDHOC exchanges started (token valid, message_2 sent).
+    pub edhoc_started: u64,
+    /// EDHOC exchanges completed (message_3 verified, SA pair installed).
+    pub edhoc_completed: u64,
+    /// EDHOC exchanges that ended without an SA pair, by reason
+    /// ("message-1", "message-3", "unknown-c_r", "expired", "pending-full", …).
+    pub edhoc_failed: BTreeMap<&'static str, u64>,
 }
 
 /// The Resource Server host.
@@ -97,6 +159,18 @@ pub struct ResourceServer {
     values: BTreeMap<String, ResourceSpec>,
     stats: RsStats,
     started_unix: u64,
+    edhoc: Option<EdhocResponderConfig>,
+    /// Pending EDHOC exchanges by C_R (its CBOR encoding).
+    pending: HashMap<Vec<u8>, PendingEdhoc>,
+    rng: StdRng,
+}
+
+/// What a successful `/authz-info` leads to.
+enum Uploaded {
+    /// Direct Provisioning: the pair is installed; 2.01 over it.
+    Dp(Accepted),
+    /// EDHOC: the exchange waits for message_3; 2.01 with message_2, plain.
+    Edhoc { message_2: Vec<u8> },
 }
 
 /// A token accepted at `/authz-info`: its pair, and whether this request
@@ -111,6 +185,9 @@ struct Refusal {
     code: ResponseCode,
     reason: &'static str,
     detail: String,
+    /// Answer with an EDHOC error message (RFC 9528 §6, Appendix A.2)
+    /// instead of a diagnostic: the token was fine, EDHOC failed.
+    edhoc: bool,
 }
 
 impl Refusal {
@@ -119,6 +196,26 @@ impl Refusal {
             code,
             reason,
             detail: detail.into(),
+            edhoc: false,
+        }
+    }
+
+    fn edhoc(code: ResponseCode, reason: &'static str, detail: impl Into<String>) -> Self {
+        Refusal {
+            edhoc: true,
+            ..Refusal::new(code, reason, detail)
+        }
+    }
+
+    fn response(&self) -> Response {
+        if self.edhoc {
+            Response {
+                code: self.code,
+                content_format: Some(EDHOC_CBOR_SEQ),
+                payload: edhoc::error_message(&self.detail),
+            }
+        } else {
+            diagnostic(self.code, &self.detail)
         }
     }
 }
@@ -140,7 +237,25 @@ impl ResourceServer {
             values,
             stats: RsStats::default(),
             started_unix,
+            edhoc: None,
+            pending: HashMap::new(),
+            rng: StdRng::from_os_rng(),
         }
+    }
+
+    /// Accepts EDHOC tokens (draft Appendix B) with this Responder
+    /// configuration. `rng_seed` makes tests deterministic; `None` draws
+    /// from the OS.
+    pub fn enable_edhoc(&mut self, cfg: EdhocResponderConfig, rng_seed: Option<u64>) {
+        self.edhoc = Some(cfg);
+        if let Some(s) = rng_seed {
+            self.rng = StdRng::seed_from_u64(s);
+        }
+    }
+
+    /// EDHOC exchanges waiting for message_3.
+    pub fn pending_edhoc_count(&self) -> usize {
+        self.pending.len()
     }
 
     pub fn stats(&self) -> &RsStats {
@@ -171,7 +286,7 @@ impl ResourceServer {
         match peer {
             Peer::Plain(from) if req.path == AUTHZ_INFO => {
                 let (resp, via, fresh) = match self.authz_info(now, from, &req) {
-                    Ok(Accepted { pair, fresh }) => (
+                    Ok(Uploaded::Dp(Accepted { pair, fresh })) => (
                         created(),
                         Some(Peer::Secure {
                             pair,
@@ -179,13 +294,18 @@ impl ResourceServer {
                         }),
                         fresh,
                     ),
+                    Ok(Uploaded::Edhoc { message_2 }) => (
+                        Response {
+                            code: ResponseCode::Created,
+                            content_format: Some(EDHOC_CBOR_SEQ),
+                            payload: message_2,
+                        },
+                        None,
+                        false,
+                    ),
                     Err(r) => {
-                        let n = self.stats.tokens_rejected.entry(r.reason).or_default();
-                        *n += 1;
-                        if ace_node::log_throttle(*n) {
-                            tracing::warn!(%from, reason = r.reason, detail = %r.detail, code = %r.code.as_dotted(), count = *n, "token refused at /authz-info");
-                        }
-                        (diagnostic(r.code, &r.detail), None, false)
+                        self.count_refusal(from, &r);
+                        (r.response(), None, false)
                     }
                 };
                 let sent = match via {
@@ -195,18 +315,44 @@ impl ResourceServer {
                 if let Err(e) = sent {
                     tracing::warn!(error = %e, "could not answer /authz-info");
                     if let (Some(Peer::Secure { pair, .. }), true) = (via, fresh) {
-                        // The client never learns of the pair this request
-                        // installed: undo it (and only it).
-                        self.node.remove_pair(pair);
-                        if let Some(cti) = self.by_pair.remove(&pair) {
-                            self.tokens.remove(&cti);
+                        self.undo_unanswerable(pair);
+                    }
+                }
+            }
+            Peer::Plain(from) if req.path == WELL_KNOWN_PATH && self.edhoc.is_some() => {
+                let (resp, via) = match self.edhoc_message_3(now, from, &req) {
+                    Ok(pair) => (
+                        Response {
+                            code: ResponseCode::Changed,
+                            content_format: None,
+                            payload: Vec::new(),
+                        },
+                        Some(Peer::Secure {
+                            pair,
+                            port: from.port(),
+                        }),
+                    ),
+                    Err(r) => {
+                        if r.reason.starts_with("edhoc-") {
+                            *self
+                                .stats
+                                .edhoc_failed
+                                .entry(&r.reason["edhoc-".len()..])
+                                .or_default() += 1;
                         }
-                        self.stats.tokens_accepted = self.stats.tokens_accepted.saturating_sub(1);
-                        *self
-                            .stats
-                            .tokens_rejected
-                            .entry("unanswerable")
-                            .or_default() += 1;
+                        self.count_refusal(from, &r);
+                        (r.response(), None)
+                    }
+                };
+                let sent = match via {
+                    Some(alt) => self.node.endpoint().respond_via(now.mono, id, resp, alt),
+                    None => self.node.endpoint().respond(now.mono, id, resp),
+                };
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "could not answer the EDHOC resource");
+                    if let Some(Peer::Secure { pair, .. }) = via {
+                        self.undo_unanswerable(pair);
+                        self.stats.edhoc_completed = self.stats.edhoc_completed.saturating_sub(1);
                     }
                 }
             }
@@ -226,13 +372,37 @@ impl ResourceServer {
         }
     }
 
-    /// RFC 9200 §5.10.1 and draft §3.3.1. Changes nothing unless it succeeds.
+    fn count_refusal(&mut self, from: SocketAddr, r: &Refusal) {
+        let n = self.stats.tokens_rejected.entry(r.reason).or_default();
+        *n += 1;
+        if ace_node::log_throttle(*n) {
+            tracing::warn!(%from, reason = r.reason, detail = %r.detail, code = %r.code.as_dotted(), count = *n, "refused at /authz-info or the EDHOC resource");
+        }
+    }
+
+    /// The client never learns of the pair a request installed: undo it
+    /// (and only it).
+    fn undo_unanswerable(&mut self, pair: PairId) {
+        self.node.remove_pair(pair);
+        if let Some(cti) = self.by_pair.remove(&pair) {
+            self.tokens.remove(&cti);
+        }
+        self.stats.tokens_accepted = self.stats.tokens_accepted.saturating_sub(1);
+        *self
+            .stats
+            .tokens_rejected
+            .entry("unanswerable")
+            .or_default() += 1;
+    }
+
+    /// RFC 9200 §5.10.1 and draft §3.3.1 (Direct Provisioning) or Appendix
+    /// B.2 (EDHOC). Changes nothing unless it succeeds.
     fn authz_info(
         &mut self,
         now: Now,
         from: SocketAddr,
         req: &Request,
-    ) -> Result<Accepted, Refusal> {
+    ) -> Result<Uploaded, Refusal> {
         use ResponseCode::*;
         if req.method != Method::Post {
             return Err(Refusal::new(
@@ -241,9 +411,12 @@ impl ResourceServer {
                 "POST the access token",
             ));
         }
-        let upload = AuthzInfoRequest::from_cbor(&req.payload).map_err(|e| {
+        let (upload, message_1) = match AuthzInfoUpload::from_cbor(&req.payload).map_err(|e| {
             Refusal::new(BadRequest, "malformed", format!("authz-info payload: {e}"))
-        })?;
+        })? {
+            AuthzInfoUpload::Token(t) => (t, None),
+            AuthzInfoUpload::TokenWithEdhoc(e) => (e.token_request(), Some(e.message_1)),
+        };
         let keys = &self.cfg.token_keys;
         let claims = decrypt_token(&upload.access_token, |kid| {
             keys.iter().find(|k| k.kid == kid)
@@ -270,7 +443,14 @@ impl ResourceServer {
         // seed and SPIs would give the same keys with counters back at zero.
         if let Some(t) = self.tokens.get(&cti) {
             return match t.pair.filter(|p| self.node.pair(*p).is_some()) {
-                Some(pair) => Ok(Accepted { pair, fresh: false }),
+                // An EDHOC token's pair is keyed by its exchange: a second
+                // exchange for the same token would collide on SPI_SA_C.
+                Some(_) if message_1.is_some() => Err(Refusal::new(
+                    Conflict,
+                    "edhoc-established",
+                    "this token's SA pair is established; request a new token",
+                )),
+                Some(pair) => Ok(Uploaded::Dp(Accepted { pair, fresh: false })),
                 None => Err(Refusal::new(
                     Unauthorized,
                     "token-spent",
@@ -296,6 +476,28 @@ impl ResourceServer {
         let ipsec = cnf.ipsec.as_ref().ok_or_else(|| {
             Refusal::new(BadRequest, "no-ipsec", "cnf carries no ipsec structure")
         })?;
+        match (cnf.kmp, message_1) {
+            (Some(Kmp::Edhoc), Some(m1)) => {
+                let cnf = cnf.clone();
+                let token = upload.access_token.clone();
+                return self.edhoc_start(now, from, &upload, &token, &cti, exp, entries, &cnf, &m1);
+            }
+            (Some(Kmp::Edhoc), None) => {
+                return Err(Refusal::new(
+                    BadRequest,
+                    "edhoc-message-1-missing",
+                    "the token selects EDHOC: post EDHOC message_1 with it (draft Appendix B.2)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Refusal::new(
+                    BadRequest,
+                    "edhoc-not-selected",
+                    "EDHOC message_1 posted with a token that does not select EDHOC",
+                ))
+            }
+            _ => {}
+        }
         if cnf.cose_key.is_some() || cnf.kmp.is_some() {
             return Err(Refusal::new(
                 BadRequest,
@@ -384,7 +586,251 @@ impl ResourceServer {
             },
         );
         self.stats.tokens_accepted += 1;
-        Ok(Accepted { pair, fresh: true })
+        Ok(Uploaded::Dp(Accepted { pair, fresh: true }))
+    }
+
+    /// draft Appendix B.2 after the token validated: check the EDHOC token's
+    /// `cnf`, process message_1 and keep the exchange pending. Changes
+    /// nothing unless it succeeds (an older exchange of the same token is
+    /// replaced).
+    #[allow(clippy::too_many_arguments)]
+    fn edhoc_start(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        upload: &ace_core::authz_info::AuthzInfoRequest,
+        token: &[u8],
+        cti: &[u8],
+        exp: u64,
+        entries: Vec<(String, u64)>,
+        cnf: &Cnf,
+        message_1: &[u8],
+    ) -> Result<Uploaded, Refusal> {
+        use ResponseCode::*;
+        let Some(cfg) = self.edhoc.as_ref() else {
+            return Err(Refusal::new(
+                BadRequest,
+                "kmp-unsupported",
+                "this RS does not support EDHOC",
+            ));
+        };
+        let (max_pending, timeout) = (cfg.max_pending, cfg.pending_timeout);
+        let ipsec = cnf.ipsec.as_ref().ok_or_else(|| {
+            Refusal::new(BadRequest, "no-ipsec", "cnf carries no ipsec structure")
+        })?;
+        if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
+            return Err(Refusal::new(
+                BadRequest,
+                "sa-unsupported",
+                "this RS supports ESP in transport mode",
+            ));
+        }
+        let (Some(spi_c), Some(spi_rs), Some(alg), None) = (
+            ipsec.spi_sa_c,
+            ipsec.spi_sa_rs,
+            ipsec.alg,
+            ipsec.seed.as_ref(),
+        ) else {
+            return Err(Refusal::new(
+                BadRequest,
+                "edhoc-ipsec",
+                "an EDHOC token carries SPI_SA_C, SPI_SA_RS and alg, and no seed (draft Appendix B.1)",
+            ));
+        };
+        let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| {
+            Refusal::new(
+                BadRequest,
+                "alg-unsupported",
+                format!("alg {alg} is not supported"),
+            )
+        })?;
+        let client = cnf
+            .cose_key
+            .as_ref()
+            .ok_or_else(|| {
+                Refusal::new(
+                    BadRequest,
+                    "edhoc-no-key",
+                    "an EDHOC token binds the client's COSE_Key (draft §3.2.3)",
+                )
+            })
+            .and_then(|k| {
+                PublicKey::from_cose_key(k)
+                    .map_err(|e| Refusal::new(BadRequest, "edhoc-key", e.to_string()))
+            })?;
+        self.expire_pending(now.mono);
+        // The same token starting over replaces its older exchange.
+        self.pending.retain(|_, p| p.cti != cti);
+        if self.node.spi_in_use(spi_c) || self.pending.values().any(|p| p.spi_sa_c == spi_c) {
+            return Err(Refusal::new(
+                Conflict,
+                "spi-collision",
+                format!("SPI_SA_C {spi_c:#010x} is in use"),
+            ));
+        }
+        if self.tokens.len() + self.pending.len() >= self.cfg.max_tokens {
+            return Err(Refusal::new(
+                ServiceUnavailable,
+                "store-full",
+                "token store full",
+            ));
+        }
+        if self.pending.len() >= max_pending {
+            *self.stats.edhoc_failed.entry("pending-full").or_default() += 1;
+            return Err(Refusal::new(
+                ServiceUnavailable,
+                "edhoc-pending-full",
+                "too many EDHOC exchanges in progress",
+            ));
+        }
+        // C_R: one byte, unique among the pending exchanges.
+        let c_r = loop {
+            let raw: u8 = self.rng.random();
+            if let Some(enc) = edhoc::conn_id_cbor(&[raw]) {
+                if !self.pending.contains_key(&enc) {
+                    break (raw, enc);
+                }
+            }
+        };
+        let lakers_rng = StdRng::from_rng(&mut self.rng);
+        let Some(cfg) = self.edhoc.as_ref() else {
+            return Err(Refusal::new(BadRequest, "kmp-unsupported", "no EDHOC"));
+        };
+        let (wait, message_2) =
+            edhoc::respond(lakers_rng, &cfg.key, message_1, &[c_r.0]).map_err(|e| {
+                *self.stats.edhoc_failed.entry("message-1").or_default() += 1;
+                Refusal::edhoc(BadRequest, "edhoc-message-1", e.to_string())
+            })?;
+        let esp = SocketAddr::new(from.ip(), upload.esp_udp_port.unwrap_or(NAT_T_PORT));
+        tracing::info!(%from, cti = %hex::encode(cti), c_r = %hex::encode(&c_r.1), "token valid, EDHOC message_2 sent");
+        self.pending.insert(
+            c_r.1,
+            PendingEdhoc {
+                wait,
+                cti: cti.to_vec(),
+                entries,
+                exp,
+                spi_sa_c: spi_c,
+                spi_sa_rs: spi_rs,
+                suite,
+                life: ipsec.life,
+                client,
+                context: edhoc::seed_context(token),
+                from,
+                esp,
+                expires: now.mono + timeout,
+            },
+        );
+        self.stats.edhoc_started += 1;
+        Ok(Uploaded::Edhoc { message_2 })
+    }
+
+    /// RFC 9528 Appendix A.2: C_R ‖ message_3 at the EDHOC resource. On
+    /// success the SA pair is installed (seed = EDHOC_Exporter, draft
+    /// Appendix B.2) and returned; the exchange is consumed either way.
+    fn edhoc_message_3(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        req: &Request,
+    ) -> Result<PairId, Refusal> {
+        use ResponseCode::*;
+        if req.method != Method::Post {
+            return Err(Refusal::new(
+                MethodNotAllowed,
+                "method",
+                "POST C_R and message_3",
+            ));
+        }
+        if req
+            .content_format
+            .is_some_and(|cf| cf != CID_EDHOC_CBOR_SEQ && cf != EDHOC_CBOR_SEQ)
+        {
+            return Err(Refusal::edhoc(
+                UnsupportedContentFormat,
+                "edhoc-content-format",
+                "expected application/cid-edhoc+cbor-seq",
+            ));
+        }
+        let (c_r, message_3) = edhoc::parse_message_3_request(&req.payload)
+            .map_err(|e| Refusal::edhoc(BadRequest, "edhoc-framing", e.to_string()))?;
+        self.expire_pending(now.mono);
+        let p = self.pending.remove(c_r).ok_or_else(|| {
+            Refusal::edhoc(
+                BadRequest,
+                "edhoc-unknown-c_r",
+                "no EDHOC exchange waits for message_3 with this C_R",
+            )
+        })?;
+        let prk_out = p
+            .wait
+            .process_message_3(message_3, &p.client)
+            .map_err(|e| Refusal::edhoc(BadRequest, "edhoc-message-3", e.to_string()))?;
+        if p.exp <= now.unix {
+            return Err(Refusal::new(
+                Unauthorized,
+                "expired",
+                "the token expired during EDHOC",
+            ));
+        }
+        if self.node.spi_in_use(p.spi_sa_c) {
+            return Err(Refusal::new(
+                Conflict,
+                "spi-collision",
+                format!("SPI_SA_C {:#010x} is in use", p.spi_sa_c),
+            ));
+        }
+        let seed = edhoc::ipsec_seed_with_context(prk_out.as_bytes(), &p.context);
+        let remaining = p.exp.saturating_sub(now.unix);
+        let life = Duration::from_secs(remaining.min(u64::from(p.life)));
+        let spec = dp_pair_spec(
+            DpRole::Server,
+            seed.as_bytes(),
+            p.spi_sa_c,
+            p.spi_sa_rs,
+            p.suite,
+            p.esp,
+            self.node.local_plain().ip(),
+            p.from.ip(),
+            Some(life),
+            format!("token {} (EDHOC)", hex::encode(&p.cti)),
+        )
+        .map_err(|e| Refusal::new(BadRequest, "kdf", e.to_string()))?;
+        let pair = self
+            .node
+            .install_pair(now.mono, spec)
+            .map_err(|e| match e {
+                InstallError::SpiInUse(_) => Refusal::new(Conflict, "spi-collision", e.to_string()),
+                InstallError::Invalid(_) => Refusal::new(BadRequest, "sa-invalid", e.to_string()),
+            })?;
+        tracing::info!(%from, cti = %hex::encode(&p.cti), spi_sa_c = format_args!("{:#010x}", p.spi_sa_c), spi_sa_rs = format_args!("{:#010x}", p.spi_sa_rs), suite = p.suite.name(), life_s = life.as_secs(), "EDHOC completed, SA pair installed");
+        self.by_pair.insert(pair, p.cti.clone());
+        self.tokens.insert(
+            p.cti.clone(),
+            AcceptedToken {
+                cti: p.cti,
+                entries: p.entries,
+                exp_unix: p.exp,
+                expires: now.mono + Duration::from_secs(remaining),
+                pair: Some(pair),
+                spi_sa_c: p.spi_sa_c,
+                spi_sa_rs: p.spi_sa_rs,
+                peer: p.from,
+            },
+        );
+        self.stats.tokens_accepted += 1;
+        self.stats.edhoc_completed += 1;
+        Ok(pair)
+    }
+
+    /// Drops the pending exchanges whose time is up.
+    fn expire_pending(&mut self, now: Instant) {
+        let before = self.pending.len();
+        self.pending.retain(|_, p| p.expires > now);
+        let gone = (before - self.pending.len()) as u64;
+        if gone > 0 {
+            *self.stats.edhoc_failed.entry("expired").or_default() += gone;
+        }
     }
 
     /// The (path, methods) pairs a token grants on this RS.
@@ -548,9 +994,14 @@ impl Host for ResourceServer {
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        self.tokens.values().map(|t| t.expires).min()
+        self.tokens
+            .values()
+            .map(|t| t.expires)
+            .chain(self.pending.values().map(|p| p.expires))
+            .min()
     }
     fn on_timeout(&mut self, now: Now) {
+        self.expire_pending(now.mono);
         // The token expired: forget it, and delete its pair if it still lives.
         let due: Vec<Vec<u8>> = self
             .tokens
