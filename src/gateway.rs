@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 use ipsec_dp::mode::EspEncap;
 use ipsec_dp::spd::{AddrSelector, PortRange, Selector};
 use ipsec_dp::suite::EspSuite;
-use ipsec_gw::{Gateway, Mode, Output, PairConfig, Protocol, Role};
+use ipsec_gw::{Gateway, Mode, PairConfig, Protocol, Role};
 use ipsec_io::raw::RawIp;
 use ipsec_io::tun::Tun;
+use ipsec_io::udp::UdpBatch;
 use serde::Deserialize;
-use tokio::net::UdpSocket;
 
 use crate::config::{alg_id, parse, ConfigError};
+
+mod datapath;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,17 @@ pub struct GatewayToml {
     pub udp_listen: Option<SocketAddr>,
     /// Local IPv4 address for raw ESP/AH sockets, needed by raw pairs (root).
     pub raw_local: Option<IpAddr>,
+    /// TUN offloads (`IFF_VNET_HDR`, TSO): the kernel hands over 64 KiB TCP
+    /// super-packets that the gateway segments itself. Default true.
+    pub tun_offload: Option<bool>,
+    /// Raise the TUN device's transmit queue to at least this many packets
+    /// (the kernel's 500 overflows when a burst meets a descheduled
+    /// gateway thread). Default 5000; 0 leaves it alone.
+    pub tun_txqueuelen: Option<u32>,
+    /// UDP GSO (`UDP_SEGMENT`) when sending ESP-in-UDP. Default true.
+    pub udp_gso: Option<bool>,
+    /// UDP GRO (`UDP_GRO`) when receiving ESP-in-UDP. Default true.
+    pub udp_gro: Option<bool>,
     #[serde(default)]
     pub pair: Vec<PairToml>,
 }
@@ -277,7 +290,8 @@ impl GatewayToml {
     }
 }
 
-/// Loads the configuration, opens the TUN device and sockets, and runs until Ctrl-C.
+/// Loads the configuration, opens the TUN device and sockets, and runs the
+/// data path (one thread per direction, see [`datapath`]) until Ctrl-C.
 pub async fn run(file: &Path) -> Result<(), String> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
@@ -307,13 +321,32 @@ pub async fn run(file: &Path) -> Result<(), String> {
     for p in pairs {
         gw.add_pair(now, p).map_err(|e| e.to_string())?;
     }
-    let tun = Tun::open(&cfg.tun).map_err(|e| format!("TUN {}: {e}", cfg.tun))?;
+    let tun = if cfg.tun_offload.unwrap_or(true) {
+        Tun::open_offload(&cfg.tun).or_else(|e| {
+            tracing::info!(error = %e, "TUN offloads unavailable, plain TUN");
+            Tun::open(&cfg.tun)
+        })
+    } else {
+        Tun::open(&cfg.tun)
+    }
+    .map_err(|e| format!("TUN {}: {e}", cfg.tun))?;
+    match cfg.tun_txqueuelen.unwrap_or(5000) {
+        0 => {}
+        len => {
+            if let Err(e) = tun.raise_txqueuelen(len) {
+                tracing::warn!(error = %e, "TUN txqueuelen not raised");
+            }
+        }
+    }
     let udp = match (needs_udp, cfg.udp_listen) {
-        (true, Some(a)) => Some(
-            UdpSocket::bind(a)
-                .await
-                .map_err(|e| format!("udp_listen {a}: {e}"))?,
-        ),
+        (true, Some(a)) => {
+            let mut s = UdpBatch::bind(a).map_err(|e| format!("udp_listen {a}: {e}"))?;
+            s.set_buffers(datapath::SOCKET_BUFFER);
+            if cfg.udp_gro.unwrap_or(true) && !s.enable_gro() {
+                tracing::info!("UDP GRO unavailable");
+            }
+            Some(s)
+        }
         (true, None) => {
             return Err(format!(
                 "{}: udp_listen: needed by a pair with encap = \"udp\"",
@@ -322,6 +355,7 @@ pub async fn run(file: &Path) -> Result<(), String> {
         }
         (false, _) => None,
     };
+    let gso = cfg.udp_gso.unwrap_or(true) && udp.as_ref().is_some_and(|s| s.gso_supported());
     let raw_local = cfg.raw_local;
     let open_raw = |proto: u8| -> Result<RawIp, String> {
         let local = raw_local
@@ -334,75 +368,33 @@ pub async fn run(file: &Path) -> Result<(), String> {
         None
     };
     let raw_ah = if needs_ah { Some(open_raw(51)?) } else { None };
-    let local_udp_ip = cfg.udp_listen.map(|a| a.ip());
-    tracing::info!(tun = %tun.name(), udp = ?cfg.udp_listen, raw = ?raw_local, "gateway running");
-
-    let mut tun_buf = vec![0u8; 65_535];
-    let mut net_buf = vec![0u8; 65_535];
-    let mut esp_buf = vec![0u8; 65_535];
-    let mut ah_buf = vec![0u8; 65_535];
-    let mut out = vec![0u8; 65_535 + 256];
-    loop {
-        let output = tokio::select! {
-            r = tun.recv(&mut tun_buf) => match r {
-                Ok(n) => gw.from_tun(Instant::now(), &tun_buf[..n], &mut out),
-                Err(e) => { tracing::warn!(error = %e, "TUN read"); continue; }
-            },
-            r = recv_udp(udp.as_ref(), &mut net_buf) => match r {
-                Ok((n, src)) => {
-                    let dst = local_udp_ip.unwrap_or(src.ip());
-                    gw.from_udp(Instant::now(), src, dst, &mut net_buf[..n], &mut out)
-                }
-                Err(e) => { tracing::warn!(error = %e, "UDP read"); continue; }
-            },
-            r = recv_raw(raw_esp.as_ref(), &mut esp_buf) => match r {
-                Ok(n) => gw.from_raw(Instant::now(), &mut esp_buf[..n], &mut out),
-                Err(e) => { tracing::warn!(error = %e, "raw ESP read"); continue; }
-            },
-            r = recv_raw(raw_ah.as_ref(), &mut ah_buf) => match r {
-                Ok(n) => gw.from_raw(Instant::now(), &mut ah_buf[..n], &mut out),
-                Err(e) => { tracing::warn!(error = %e, "raw AH read"); continue; }
-            },
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!(counters = ?gw.counters(), "gateway stopping");
-                return Ok(());
-            }
-        };
-        let sent = match output {
-            Output::Tun { len } => tun.send(&out[..len]).await.map(|_| ()),
-            Output::Udp { to, len } => match udp.as_ref() {
-                Some(s) => s.send_to(&out[..len], to).await.map(|_| ()),
-                None => Ok(()),
-            },
-            Output::Raw { to, protocol, len } => {
-                let sock = if protocol == 51 {
-                    raw_ah.as_ref()
-                } else {
-                    raw_esp.as_ref()
-                };
-                match sock {
-                    Some(s) => s.send(&out[..len], to).await.map(|_| ()),
-                    None => Ok(()),
-                }
-            }
-            Output::Dropped(_) => Ok(()),
-        };
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "send failed");
+    tracing::info!(
+        tun = %tun.name(),
+        tun_offload = tun.vnet_hdr(),
+        udp = ?cfg.udp_listen,
+        gso,
+        raw = ?raw_local,
+        "gateway running"
+    );
+    let io = datapath::Io {
+        tun,
+        udp,
+        gso,
+        raw_esp,
+        raw_ah,
+        local_udp_ip: cfg.udp_listen.map(|a| a.ip()),
+    };
+    let (outbound, inbound) = gw.split();
+    let mut dp = datapath::start(io, outbound, inbound).map_err(|e| format!("data path: {e}"))?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!(counters = ?dp.counters(), "gateway stopping");
+            Ok(())
         }
-    }
-}
-
-async fn recv_udp(s: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
-    match s {
-        Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn recv_raw(s: Option<&RawIp>, buf: &mut [u8]) -> std::io::Result<usize> {
-    match s {
-        Some(s) => s.recv(buf).await.map(|(n, _)| n),
-        None => std::future::pending().await,
+        why = dp.stopped().recv() => {
+            let why = why.unwrap_or_else(|| "data path stopped".into());
+            tracing::error!(counters = ?dp.counters(), "{why}");
+            Err(why)
+        }
     }
 }

@@ -9,6 +9,11 @@
 //! IP packet is handed back for the TUN device. Every refusal is a typed
 //! [`Drop`] counted in [`GwCounters`]. No sockets, no clocks: the driver
 //! passes `Instant`s in and sends what comes out.
+//!
+//! A driver with one thread per direction calls [`Gateway::split`]: the
+//! [`Outbound`] half owns the outbound SAs and the SPD, the [`Inbound`] half
+//! the SAD and a copy of the SPD; nothing is shared between them but the
+//! NAT rebindings the driver passes on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -168,16 +173,41 @@ pub enum GwError {
     Pair(String, String),
 }
 
-/// The gateway.
-pub struct Gateway {
+/// The TUN → network half: the SPD and the outbound SAs. Owned by the
+/// thread that reads the TUN device (see [`Gateway::split`]).
+pub struct Outbound {
     spd: Spd,
     out: HashMap<SaRef, OutState>,
+    counters: GwCounters,
+}
+
+/// The network → TUN half: the SAD (ESP and AH inbound SAs) and a copy of
+/// the SPD for the inbound check. Owned by the thread that reads the
+/// network sockets (see [`Gateway::split`]).
+pub struct Inbound {
+    spd: Spd,
     esp_in: Sad,
     /// Inbound ESP SPI → (the pair's SaRef, tunnel mode?).
     esp_in_info: HashMap<u32, (SaRef, bool)>,
     ah_in: HashMap<u32, AhIn>,
-    next_ref: u32,
+    /// Where the outbound SA of each ESP-in-UDP pair sends, as last told to
+    /// the [`Outbound`] half (NAT rebinding, RFC 3948 §3.5 / RFC 7296 §2.23).
+    udp_peers: HashMap<SaRef, SocketAddr>,
+    /// A rebinding not yet taken by the driver.
+    peer_update: Option<(SaRef, SocketAddr)>,
     counters: GwCounters,
+}
+
+/// The gateway: both halves, for a single-threaded driver. A driver with
+/// one thread per direction calls [`Gateway::split`] once the pairs are
+/// installed.
+pub struct Gateway {
+    outbound: Outbound,
+    inbound: Inbound,
+    /// The SPD was handed out mutably: copy it to the inbound half before
+    /// the next inbound packet.
+    spd_changed: bool,
+    next_ref: u32,
 }
 
 impl Default for Gateway {
@@ -198,25 +228,79 @@ fn derive_ah_pair(seed: &[u8], spi_c: u32, spi_rs: u32) -> Result<(AhKey, AhKey)
     Ok((c, rs))
 }
 
-impl Gateway {
-    /// An empty gateway: the SPD discards everything until pairs are added.
-    pub fn new() -> Self {
-        Gateway {
-            spd: Spd::with_default(Action::Discard),
-            out: HashMap::new(),
-            esp_in: Sad::new(),
-            esp_in_info: HashMap::new(),
-            ah_in: HashMap::new(),
-            next_ref: 1,
-            counters: GwCounters::default(),
+impl GwCounters {
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &GwCounters) {
+        self.protected += other.protected;
+        self.protected_bytes += other.protected_bytes;
+        self.delivered += other.delivered;
+        self.delivered_bytes += other.delivered_bytes;
+        for (k, v) in &other.drops {
+            *self.drops.entry(k).or_default() += v;
         }
     }
 
-    pub fn counters(&self) -> &GwCounters {
-        &self.counters
+    /// Counts a drop; logs the first ten of each reason, then every power of two.
+    fn drop(&mut self, why: Drop) -> Output {
+        let n = self.drops.entry(why.as_str()).or_default();
+        *n += 1;
+        if *n <= 10 || n.is_power_of_two() {
+            tracing::warn!(reason = why.as_str(), count = *n, "packet dropped");
+        }
+        Output::Dropped(why)
     }
+}
+
+impl Gateway {
+    /// An empty gateway: the SPD discards everything until pairs are added.
+    pub fn new() -> Self {
+        let spd = Spd::with_default(Action::Discard);
+        Gateway {
+            outbound: Outbound {
+                spd: spd.clone(),
+                out: HashMap::new(),
+                counters: GwCounters::default(),
+            },
+            inbound: Inbound {
+                spd,
+                esp_in: Sad::new(),
+                esp_in_info: HashMap::new(),
+                ah_in: HashMap::new(),
+                udp_peers: HashMap::new(),
+                peer_update: None,
+                counters: GwCounters::default(),
+            },
+            spd_changed: false,
+            next_ref: 1,
+        }
+    }
+
+    /// Both halves' counters, summed.
+    pub fn counters(&self) -> GwCounters {
+        let mut c = self.outbound.counters.clone();
+        c.merge(&self.inbound.counters);
+        c
+    }
+
     pub fn spd_mut(&mut self) -> &mut Spd {
-        &mut self.spd
+        self.spd_changed = true;
+        &mut self.outbound.spd
+    }
+
+    fn sync_spd(&mut self) {
+        if self.spd_changed {
+            self.inbound.spd = self.outbound.spd.clone();
+            self.spd_changed = false;
+        }
+    }
+
+    /// The two directions, each owning its SAs and a copy of the SPD, for a
+    /// driver with one thread per direction. NAT rebindings the inbound
+    /// half sees ([`Inbound::take_peer_update`]) are the driver's to pass
+    /// to [`Outbound::set_peer`].
+    pub fn split(mut self) -> (Outbound, Inbound) {
+        self.sync_spd();
+        (self.outbound, self.inbound)
     }
 
     /// Installs an SA pair and PROTECT policies for its selectors.
@@ -226,7 +310,8 @@ impl Gateway {
             Role::Client => (cfg.spi_sa_c, cfg.spi_sa_rs),
             Role::Server => (cfg.spi_sa_rs, cfg.spi_sa_c),
         };
-        if self.esp_in.contains_spi(spi_in) || self.ah_in.contains_key(&spi_in) {
+        let inb = &mut self.inbound;
+        if inb.esp_in.contains_spi(spi_in) || inb.ah_in.contains_key(&spi_in) {
             return Err(err(format!("inbound SPI {spi_in:#010x} already in use")));
         }
         let sa_ref = SaRef(self.next_ref);
@@ -246,10 +331,13 @@ impl Gateway {
                     .map_err(|e| err(e.to_string()))?;
                 let outbound = OutboundSa::new(spi_out, k_out, now, cfg.lifetime)
                     .map_err(|e| err(e.to_string()))?;
-                self.esp_in
+                inb.esp_in
                     .insert_inbound(inbound)
                     .map_err(|e| err(e.to_string()))?;
-                self.esp_in_info.insert(spi_in, (sa_ref, tunnel.is_some()));
+                inb.esp_in_info.insert(spi_in, (sa_ref, tunnel.is_some()));
+                if encap == EspEncap::Udp {
+                    inb.udp_peers.insert(sa_ref, cfg.peer);
+                }
                 OutSa::Esp(outbound, encap)
             }
             Protocol::Ah => {
@@ -263,7 +351,7 @@ impl Gateway {
                     .map_err(|e| err(e.to_string()))?;
                 let outbound = AhOutbound::new(spi_out, k_out, now, cfg.lifetime)
                     .map_err(|e| err(e.to_string()))?;
-                self.ah_in.insert(
+                inb.ah_in.insert(
                     spi_in,
                     AhIn {
                         sa: inbound,
@@ -275,9 +363,10 @@ impl Gateway {
             }
         };
         for sel in cfg.selectors {
-            self.spd.push_both(sel, Action::Protect(sa_ref));
+            self.outbound.spd.push_both(sel, Action::Protect(sa_ref));
+            inb.spd.push_both(sel, Action::Protect(sa_ref));
         }
-        self.out.insert(
+        self.outbound.out.insert(
             sa_ref,
             OutState {
                 sa: out,
@@ -290,28 +379,65 @@ impl Gateway {
         Ok(sa_ref)
     }
 
-    fn drop(&mut self, why: Drop) -> Output {
-        let n = self.counters.drops.entry(why.as_str()).or_default();
-        *n += 1;
-        if *n <= 10 || n.is_power_of_two() {
-            tracing::warn!(reason = why.as_str(), count = *n, "packet dropped");
+    /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
+    pub fn from_tun(&mut self, now: Instant, packet: &[u8], out: &mut [u8]) -> Output {
+        self.outbound.from_tun(now, packet, out)
+    }
+
+    /// A UDP datagram received on the ESP-in-UDP socket (RFC 3948) from `src`
+    /// to our address `dst`; it is decrypted in place.
+    pub fn from_udp(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        dst: IpAddr,
+        datagram: &mut [u8],
+        out: &mut [u8],
+    ) -> Output {
+        self.sync_spd();
+        let o = self.inbound.from_udp(now, src, dst, datagram, out);
+        if let Some((sa_ref, peer)) = self.inbound.take_peer_update() {
+            self.outbound.set_peer(sa_ref, peer);
         }
-        Output::Dropped(why)
+        o
+    }
+
+    /// A packet from a raw socket of protocol 50 or 51: the whole IPv4 packet
+    /// (raw IPv4 sockets deliver the header).
+    pub fn from_raw(&mut self, now: Instant, packet: &mut [u8], out: &mut [u8]) -> Output {
+        self.sync_spd();
+        self.inbound.from_raw(now, packet, out)
+    }
+}
+
+impl Outbound {
+    pub fn counters(&self) -> &GwCounters {
+        &self.counters
+    }
+
+    /// NAT rebinding: the outbound SA of `sa_ref` now sends to `peer`'s port
+    /// (what [`Inbound::take_peer_update`] reported).
+    pub fn set_peer(&mut self, sa_ref: SaRef, peer: SocketAddr) {
+        if let Some(st) = self.out.get_mut(&sa_ref) {
+            if matches!(st.sa, OutSa::Esp(_, EspEncap::Udp)) {
+                st.peer = peer;
+            }
+        }
     }
 
     /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
     pub fn from_tun(&mut self, now: Instant, packet: &[u8], out: &mut [u8]) -> Output {
         let Ok(ip) = IpPacket::parse(packet) else {
-            return self.drop(Drop::BadPacket);
+            return self.counters.drop(Drop::BadPacket);
         };
         let decision = self.spd.match_packet(Direction::Outbound, &ip);
         let sa_ref = match decision.action {
             Action::Protect(r) => r,
-            Action::Discard => return self.drop(Drop::Discard),
-            Action::Bypass => return self.drop(Drop::Bypass),
+            Action::Discard => return self.counters.drop(Drop::Discard),
+            Action::Bypass => return self.counters.drop(Drop::Bypass),
         };
         let Some(st) = self.out.get_mut(&sa_ref) else {
-            return self.drop(Drop::Discard);
+            return self.counters.drop(Drop::Discard);
         };
         let peer = st.peer;
         let result = match (&mut st.sa, st.tunnel.as_ref()) {
@@ -346,9 +472,22 @@ impl Gateway {
             }
             Err(e) => {
                 tracing::debug!(sa = %st_name(&self.out, sa_ref), error = %e, "protect refused");
-                self.drop(Drop::Protect)
+                self.counters.drop(Drop::Protect)
             }
         }
+    }
+}
+
+impl Inbound {
+    pub fn counters(&self) -> &GwCounters {
+        &self.counters
+    }
+
+    /// A NAT rebinding seen since the last call: an authenticated ESP-in-UDP
+    /// packet came from another address than the pair's outbound SA sends
+    /// to. The driver passes it to [`Outbound::set_peer`].
+    pub fn take_peer_update(&mut self) -> Option<(SaRef, SocketAddr)> {
+        self.peer_update.take()
     }
 
     /// A UDP datagram received on the ESP-in-UDP socket (RFC 3948) from `src`
@@ -363,19 +502,19 @@ impl Gateway {
     ) -> Output {
         let esp_len = match classify(datagram) {
             Ok(Classified::Esp(esp)) => esp.len(),
-            Ok(Classified::Keepalive) => return self.drop(Drop::Keepalive),
-            Ok(Classified::Ike(_)) => return self.drop(Drop::Ike),
-            Err(_) => return self.drop(Drop::NotIpsec),
+            Ok(Classified::Keepalive) => return self.counters.drop(Drop::Keepalive),
+            Ok(Classified::Ike(_)) => return self.counters.drop(Drop::Ike),
+            Err(_) => return self.counters.drop(Drop::NotIpsec),
         };
         let esp = &mut datagram[..esp_len];
         let Some(spi) = esp
             .get(..4)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         else {
-            return self.drop(Drop::NotIpsec);
+            return self.counters.drop(Drop::NotIpsec);
         };
         let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
-            return self.drop(Drop::UnknownSpi);
+            return self.counters.drop(Drop::UnknownSpi);
         };
         let received = Received::Udp {
             src: src.ip(),
@@ -391,16 +530,17 @@ impl Gateway {
         match r {
             Ok(u) => {
                 // NAT rebinding: answer where authenticated packets come from.
-                if let Some(st) = self.out.get_mut(&sa_ref) {
-                    if matches!(st.sa, OutSa::Esp(_, EspEncap::Udp)) && st.peer != src {
-                        st.peer = src;
+                if let Some(peer) = self.udp_peers.get_mut(&sa_ref) {
+                    if *peer != src {
+                        *peer = src;
+                        self.peer_update = Some((sa_ref, src));
                     }
                 }
                 self.deliver(sa_ref, out, u.len)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "ESP-in-UDP not opened");
-                self.drop(Drop::Open)
+                self.counters.drop(Drop::Open)
             }
         }
     }
@@ -409,15 +549,15 @@ impl Gateway {
     /// (raw IPv4 sockets deliver the header).
     pub fn from_raw(&mut self, now: Instant, packet: &mut [u8], out: &mut [u8]) -> Output {
         let Ok(proto) = IpPacket::parse(packet).map(|ip| ip.protocol()) else {
-            return self.drop(Drop::BadPacket);
+            return self.counters.drop(Drop::BadPacket);
         };
         match proto {
             IPPROTO_ESP => {
                 let Some(spi) = esp_spi_of_raw(packet) else {
-                    return self.drop(Drop::BadPacket);
+                    return self.counters.drop(Drop::BadPacket);
                 };
                 let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
-                    return self.drop(Drop::UnknownSpi);
+                    return self.counters.drop(Drop::UnknownSpi);
                 };
                 let r = if tunnel {
                     tunnel_unprotect(&mut self.esp_in, now, Received::RawIp(packet), out)
@@ -428,16 +568,16 @@ impl Gateway {
                     Ok(u) => self.deliver(sa_ref, out, u.len),
                     Err(e) => {
                         tracing::debug!(error = %e, "raw ESP not opened");
-                        self.drop(Drop::Open)
+                        self.counters.drop(Drop::Open)
                     }
                 }
             }
             IPPROTO_AH => {
                 let Ok(spi) = ipsec_dp::ah::peek_spi(packet) else {
-                    return self.drop(Drop::BadPacket);
+                    return self.counters.drop(Drop::BadPacket);
                 };
                 let Some(ah) = self.ah_in.get_mut(&spi) else {
-                    return self.drop(Drop::UnknownSpi);
+                    return self.counters.drop(Drop::UnknownSpi);
                 };
                 let sa_ref = ah.sa_ref;
                 let r = if ah.tunnel {
@@ -449,11 +589,11 @@ impl Gateway {
                     Ok(len) => self.deliver(sa_ref, out, len),
                     Err(e) => {
                         tracing::debug!(error = %e, "AH not verified");
-                        self.drop(Drop::Open)
+                        self.counters.drop(Drop::Open)
                     }
                 }
             }
-            _ => self.drop(Drop::NotIpsec),
+            _ => self.counters.drop(Drop::NotIpsec),
         }
     }
 
@@ -461,14 +601,14 @@ impl Gateway {
     /// names the SA it arrived on.
     fn deliver(&mut self, sa_ref: SaRef, out: &[u8], len: usize) -> Output {
         let Some(pkt) = out.get(..len) else {
-            return self.drop(Drop::BadPacket);
+            return self.counters.drop(Drop::BadPacket);
         };
         let ok = match IpPacket::parse(pkt) {
             Ok(ip) => self.spd.check_inbound(&ip, Some(sa_ref)).is_ok(),
             Err(_) => false,
         };
         if !ok {
-            return self.drop(Drop::Policy);
+            return self.counters.drop(Drop::Policy);
         }
         self.counters.delivered += 1;
         self.counters.delivered_bytes += len as u64;

@@ -7,15 +7,15 @@
 //! builds the header.
 
 use std::io;
-use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use tokio::io::unix::AsyncFd;
+use crate::sockaddr::{from_storage, to_storage, zeroed_storage};
 
 /// A raw socket bound to one protocol and address family.
 pub struct RawIp {
-    fd: AsyncFd<OwnedFd>,
+    fd: OwnedFd,
     v6: bool,
 }
 
@@ -29,7 +29,7 @@ impl RawIp {
         let raw = unsafe {
             libc::socket(
                 domain,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
                 libc::c_int::from(protocol),
             )
         };
@@ -55,7 +55,7 @@ impl RawIp {
                 return Err(io::Error::last_os_error());
             }
         }
-        let (sa, len) = sockaddr(SocketAddr::new(local, 0));
+        let (sa, len) = to_storage(SocketAddr::new(local, 0));
         // SAFETY: `sa` is a valid sockaddr of `len` bytes for this family.
         let rc = unsafe {
             libc::bind(
@@ -67,85 +67,45 @@ impl RawIp {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: as for the TUN device: the OwnedFd stays open as long as the AsyncFd.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| e.into_parts().1)?;
         Ok(RawIp { fd, v6 })
     }
 
-    /// Receives one packet: (length, source address). On IPv4 `buf` starts
-    /// with the IP header; on IPv6 with the ESP/AH header.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|inner| recv_from(inner.get_ref().as_raw_fd(), buf)) {
-                Ok(r) => return r,
-                Err(_would_block) => continue,
-            }
-        }
+    /// Receives one packet: (length, source address); blocks unless
+    /// `nowait` (then `ErrorKind::WouldBlock` when none is queued). On IPv4
+    /// `buf` starts with the IP header; on IPv6 with the ESP/AH header.
+    pub fn recv(&self, buf: &mut [u8], nowait: bool) -> io::Result<(usize, IpAddr)> {
+        recv_from(self.fd.as_raw_fd(), buf, nowait)
     }
 
     /// Sends to `dst`: a whole IPv4 packet, or an IPv6 payload (see the module doc).
-    pub async fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<usize> {
+    pub fn send(&self, payload: &[u8], dst: IpAddr) -> io::Result<usize> {
         if dst.is_ipv6() != self.v6 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "address family mismatch",
             ));
         }
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|inner| send_to(inner.get_ref().as_raw_fd(), payload, dst)) {
-                Ok(r) => return r,
-                Err(_would_block) => continue,
-            }
-        }
+        send_to(self.fd.as_raw_fd(), payload, dst)
     }
 }
 
-fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
-    match addr {
-        SocketAddr::V4(a) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
-            (ss, size_of::<libc::sockaddr_in>() as libc::socklen_t)
-        }
-        SocketAddr::V6(a) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin6) };
-            (ss, size_of::<libc::sockaddr_in6>() as libc::socklen_t)
-        }
+impl AsRawFd for RawIp {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 }
 
-fn recv_from(fd: i32, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
-    // SAFETY: zeroed sockaddr_storage is valid; buf and ss are valid for the call.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
+fn recv_from(fd: RawFd, buf: &mut [u8], nowait: bool) -> io::Result<(usize, IpAddr)> {
+    let mut ss = zeroed_storage();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let flags = if nowait { libc::MSG_DONTWAIT } else { 0 };
+    // SAFETY: buf is valid for writes of its length, ss for a sockaddr_storage.
     let n = unsafe {
         libc::recvfrom(
             fd,
             buf.as_mut_ptr().cast(),
             buf.len(),
-            0,
+            flags,
             (&mut ss as *mut libc::sockaddr_storage).cast(),
             &mut len,
         )
@@ -153,31 +113,14 @@ fn recv_from(fd: i32, buf: &mut [u8]) -> io::Result<(usize, IpAddr)> {
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    let ip = match i32::from(ss.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET).
-            let sin: libc::sockaddr_in =
-                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
-            IpAddr::V4(Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the kernel wrote a sockaddr_in6 (family AF_INET6).
-            let sin6: libc::sockaddr_in6 =
-                unsafe { std::ptr::read((&ss as *const libc::sockaddr_storage).cast()) };
-            IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
-        }
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "unexpected address family",
-            ))
-        }
-    };
+    let ip = from_storage(&ss)
+        .map(|a| a.ip())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected address family"))?;
     Ok((n as usize, ip))
 }
 
-fn send_to(fd: i32, payload: &[u8], dst: IpAddr) -> io::Result<usize> {
-    let (ss, len) = sockaddr(SocketAddr::new(dst, 0));
+fn send_to(fd: RawFd, payload: &[u8], dst: IpAddr) -> io::Result<usize> {
+    let (ss, len) = to_storage(SocketAddr::new(dst, 0));
     // SAFETY: payload and ss are valid for the duration of the call.
     let n = unsafe {
         libc::sendto(
