@@ -264,7 +264,7 @@ impl AesCcm {
     ) -> Result<(Block, Block, usize), CryptoError> {
         if !(7..=13).contains(&nonce.len())
             || !(4..=16).contains(&tag_len)
-            || tag_len % 2 != 0
+            || !tag_len.is_multiple_of(2)
             || aad.len() as u64 > u64::from(u32::MAX)
         {
             return Err(CryptoError);

@@ -190,7 +190,7 @@ impl AesCbc {
 
     /// RFC 3602 §2: CBC-encrypts `buf` (a multiple of 16 octets) in place.
     pub fn encrypt(&self, iv: &[u8; AES_BLOCK_LEN], buf: &mut [u8]) -> Result<(), CryptoError> {
-        if buf.len() % AES_BLOCK_LEN != 0 {
+        if !buf.len().is_multiple_of(AES_BLOCK_LEN) {
             return Err(CryptoError);
         }
         self.aes.encrypt_with_backend(CbcEncrypt {
@@ -204,7 +204,7 @@ impl AesCbc {
     /// eight blocks at a time (decryption parallelises).
     pub fn decrypt(&self, iv: &[u8; AES_BLOCK_LEN], buf: &mut [u8]) -> Result<(), CryptoError> {
         const GROUP: usize = 8;
-        if buf.len() % AES_BLOCK_LEN != 0 {
+        if !buf.len().is_multiple_of(AES_BLOCK_LEN) {
             return Err(CryptoError);
         }
         let mut prev = Block::from(*iv);
