@@ -105,7 +105,9 @@ fn lakers_python_completes_edhoc_against_the_rs() {
             "lakers-python is not importable ({why}): run scripts/install-deps.sh \
              (pip install lakers-python==0.6.2), or set ACE_IPSEC_SKIP_INTEROP=1 to skip on purpose"
         );
-        eprintln!("SKIPPED on request (ACE_IPSEC_SKIP_INTEROP): lakers-python is not importable ({why})");
+        eprintln!(
+            "SKIPPED on request (ACE_IPSEC_SKIP_INTEROP): lakers-python is not importable ({why})"
+        );
         return;
     }
     let now = Now {
