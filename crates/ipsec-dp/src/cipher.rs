@@ -148,9 +148,8 @@ impl EspAead {
     }
 
     /// AEAD suites only: verifies `icv` over `aad` and the ciphertext in
-    /// `buf`, and decrypts `buf` in place. On failure the contents of `buf`
-    /// are unspecified (never the plaintext: CCM wipes it, GCM and
-    /// ChaCha20-Poly1305 verify before decrypting) and must not be used.
+    /// `buf`, and decrypts `buf` in place. On failure `buf` is wiped (no
+    /// unauthenticated plaintext is ever left behind).
     pub fn decrypt_detached(
         &self,
         iv: &[u8; ESP_IV_LEN],
@@ -166,7 +165,12 @@ impl EspAead {
             Engine::AwsLc(k) => k
                 .open_in_place_separate_tag(self.aws_nonce(iv), Aad::from(aad), icv, buf)
                 .map(|_| ())
-                .map_err(|_| CryptoError),
+                .map_err(|_| {
+                    // AWS-LC's GCM is single-pass and does not promise what
+                    // `buf` holds after a failed tag: wipe it.
+                    buf.zeroize();
+                    CryptoError
+                }),
             Engine::CbcHmac(_) | Engine::NullHmac(_) => Err(CryptoError),
         }
     }

@@ -419,4 +419,18 @@ fn ccm<const N: usize>(
 
     store(tag, _mm_xor_si128(mac.finish(&k), s0));
     k.zeroize();
+    // The counter-0 keystream, the last keystream block and the MAC state
+    // are key-derived too: wipe them as the portable path does.
+    let mut s0 = s0;
+    wipe(&mut s0);
+    wipe(&mut ks);
+    wipe(&mut mac.state);
+}
+
+/// Overwrites a vector register's stack copy with zeros in a way the
+/// compiler cannot elide.
+fn wipe(v: &mut __m128i) {
+    // SAFETY: `v` is a valid, aligned, exclusive reference to an `__m128i`,
+    // and an all-zero bit pattern is a valid `__m128i`.
+    unsafe { core::ptr::write_volatile(v, core::mem::zeroed()) }
 }
