@@ -1,6 +1,21 @@
 //! `ace-ipsec gateway`: the transparent mode. Unmodified programs' packets
 //! are routed into a TUN device; the `ipsec-gw` core protects them by SPD,
 //! and the driver sends them as ESP-in-UDP (RFC 3948) or raw ESP/AH.
+//!
+//! Limits the configuration enforces:
+//!
+//! * Raw ESP/AH is IPv4 only. An IPv6 raw socket hands over only the
+//!   payload after the IPv6 header and builds the header itself on send,
+//!   while the core reads and writes whole IP packets; so `raw_local`, and
+//!   a raw pair's peer, tunnel endpoints and (transport mode) selectors,
+//!   must be IPv4. ESP-in-UDP works over IPv6.
+//! * `udp_listen` names a specific address, not `0.0.0.0` / `::`: it is the
+//!   destination address of every datagram the socket receives (transport
+//!   mode rebuilds the packet with it, RFC 3948 §3.1.2), and the socket
+//!   does not ask the kernel for each datagram's own (`IP_PKTINFO`).
+//! * ESP-in-UDP goes to the pair's `peer` (address and port), which may
+//!   differ from the protected packet's destination or `tunnel_remote`
+//!   (a NAT in between); it follows the peer's NAT rebindings.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -9,7 +24,7 @@ use std::time::{Duration, Instant};
 use ipsec_dp::mode::EspEncap;
 use ipsec_dp::spd::{AddrSelector, PortRange, Selector};
 use ipsec_dp::suite::EspSuite;
-use ipsec_gw::{Gateway, Mode, PairConfig, Protocol, Role};
+use ipsec_gw::{Gateway, Mode, PairConfig, Protocol, Role, Zeroizing};
 use ipsec_io::raw::RawIp;
 use ipsec_io::tun::Tun;
 use ipsec_io::udp::UdpBatch;
@@ -25,8 +40,11 @@ pub struct GatewayToml {
     /// TUN device to create or attach (addresses and routes are set by the system).
     pub tun: String,
     /// ESP-in-UDP socket (RFC 3948), needed by pairs with `encap = "udp"`.
+    /// A specific address, not `0.0.0.0` or `::` (it is the destination of
+    /// what the socket receives).
     pub udp_listen: Option<SocketAddr>,
-    /// Local IPv4 address for raw ESP/AH sockets, needed by raw pairs (root).
+    /// Local IPv4 address for raw ESP/AH sockets, needed by raw pairs
+    /// (root). IPv6 is refused: raw ESP/AH is IPv4 only.
     pub raw_local: Option<IpAddr>,
     /// TUN offloads (`IFF_VNET_HDR`, TSO): the kernel hands over 64 KiB TCP
     /// super-packets that the gateway segments itself. Default true.
@@ -63,7 +81,9 @@ pub struct PairToml {
     pub mode: String,
     pub tunnel_local: Option<IpAddr>,
     pub tunnel_remote: Option<IpAddr>,
-    /// The peer on the wire (port: its ESP-in-UDP port).
+    /// The peer on the wire (port: its ESP-in-UDP port). ESP-in-UDP is
+    /// sent here, also when it differs from the traffic's destination or
+    /// `tunnel_remote`. IPv4 for raw pairs.
     pub peer: SocketAddr,
     /// Hard lifetime in seconds.
     pub lifetime: Option<u64>,
@@ -139,9 +159,48 @@ fn ports(file: &Path, key: &str, s: Option<&str>) -> Result<PortRange, ConfigErr
     }
 }
 
+/// Whether a selector prefix ("addr/len") is IPv6 (unparsable: not; the
+/// selector parser reports it).
+fn is_v6_prefix(s: &str) -> bool {
+    let a = s.split_once('/').map_or(s, |(a, _)| a);
+    a.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6())
+}
+
 impl GatewayToml {
-    /// Validates into the core's pair configurations.
+    /// The socket addresses: refuses what the data path cannot serve.
+    fn check_sockets(&self, file: &Path) -> Result<(), ConfigError> {
+        if let Some(a) = self.udp_listen {
+            if a.ip().is_unspecified() {
+                return Err(err(
+                    file,
+                    "udp_listen",
+                    format!(
+                        "{a}: name the local address peers send to, not a wildcard \
+                         (it is the destination of the packets transport mode rebuilds)"
+                    ),
+                ));
+            }
+        }
+        if let Some(a) = self.raw_local {
+            if a.is_ipv6() {
+                return Err(err(
+                    file,
+                    "raw_local",
+                    format!(
+                        "{a}: raw ESP/AH is IPv4 only (an IPv6 raw socket does not \
+                         carry the IP header the IPsec core reads and writes); \
+                         use ESP-in-UDP over IPv6"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates into the core's pair configurations (and the socket
+    /// addresses they will use).
     pub fn pairs(&self, file: &Path) -> Result<Vec<PairConfig>, ConfigError> {
+        self.check_sockets(file)?;
         let mut out = Vec::new();
         for (i, p) in self.pair.iter().enumerate() {
             let k = |f: &str| format!("pair[{i}].{f}");
@@ -165,7 +224,9 @@ impl GatewayToml {
                     ));
                 }
             }
-            let seed = hex::decode(&p.seed).map_err(|e| err(file, k("seed"), e.to_string()))?;
+            let seed = Zeroizing::new(
+                hex::decode(&p.seed).map_err(|e| err(file, k("seed"), e.to_string()))?,
+            );
             if seed.len() != 32 {
                 return Err(err(
                     file,
@@ -234,6 +295,42 @@ impl GatewayToml {
                     ))
                 }
             };
+            let raw = !matches!(
+                protocol,
+                Protocol::Esp {
+                    encap: EspEncap::Udp,
+                    ..
+                }
+            );
+            if raw {
+                let v6_tunnel = match mode {
+                    Mode::Tunnel { local, remote } => local.is_ipv6() || remote.is_ipv6(),
+                    Mode::Transport => false,
+                };
+                let v6_traffic = matches!(mode, Mode::Transport)
+                    && p.selector
+                        .iter()
+                        .any(|s| is_v6_prefix(&s.local) || is_v6_prefix(&s.remote));
+                let what = if p.peer.is_ipv6() {
+                    Some(("peer", "an IPv6 peer"))
+                } else if v6_tunnel {
+                    Some(("mode", "IPv6 tunnel endpoints"))
+                } else if v6_traffic {
+                    Some(("selector", "IPv6 selectors in transport mode"))
+                } else {
+                    None
+                };
+                if let Some((f, what)) = what {
+                    return Err(err(
+                        file,
+                        k(f),
+                        format!(
+                            "raw ESP/AH is IPv4 only ({what}): use ESP-in-UDP \
+                             (protocol = \"esp\", encap = \"udp\")"
+                        ),
+                    ));
+                }
+            }
             if p.selector.is_empty() {
                 return Err(err(
                     file,

@@ -11,8 +11,11 @@
 //!   opens each packet and writes it to the TUN device.
 //!
 //! The only thing the directions share is the NAT rebindings the inbound
-//! half reports and the counters published for the stop log.
+//! half reports and the counters published for the stop log. Packets the
+//! threads drop themselves (a short TUN read, a super-packet that cannot be
+//! split, no socket to send on) are counted with the core's drops.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
@@ -51,15 +54,17 @@ pub struct Io {
     pub gso: bool,
     pub raw_esp: Option<RawIp>,
     pub raw_ah: Option<RawIp>,
-    /// The ESP-in-UDP socket's address (the `dst` of what it receives).
+    /// The ESP-in-UDP socket's address (the `dst` of what it receives);
+    /// set with `udp`. The configuration refuses an unspecified address.
     pub local_udp_ip: Option<IpAddr>,
 }
 
 /// State the two threads share.
 #[derive(Default)]
 struct Shared {
-    /// NAT rebindings from the inbound half, for the outbound half.
-    peer_updates: Mutex<Vec<(SaRef, SocketAddr)>>,
+    /// NAT rebindings from the inbound half, for the outbound half: the
+    /// latest per pair, so it stays small while the TUN side is idle.
+    peer_updates: Mutex<HashMap<SaRef, SocketAddr>>,
     peer_updated: AtomicBool,
     out_counters: Mutex<GwCounters>,
     in_counters: Mutex<GwCounters>,
@@ -208,7 +213,6 @@ impl TunToNet {
             runs: Vec::with_capacity(MAX_BATCH),
         };
         let mut read_errors = 0u64;
-        let mut offload_errors = 0u64;
         let mut last_publish = Instant::now();
         loop {
             let mut reads = 0;
@@ -239,6 +243,14 @@ impl TunToNet {
                 reads += 1;
                 if vnet {
                     let Some(hdr) = VirtioNetHdr::parse(&rd[..n]) else {
+                        let c = self.core.count_drop("tun-short-read");
+                        if throttled(c) {
+                            tracing::warn!(
+                                len = n,
+                                count = c,
+                                "TUN read shorter than its virtio-net header, dropped"
+                            );
+                        }
                         continue;
                     };
                     let pkt = &mut rd[VirtioNetHdr::LEN..n];
@@ -246,9 +258,9 @@ impl TunToNet {
                         self.protect(now, seg, &mut batch)
                     });
                     if let Err(e) = r {
-                        offload_errors += 1;
-                        if throttled(offload_errors) {
-                            tracing::warn!(error = ?e, count = offload_errors, "TUN super-packet not split, dropped");
+                        let c = self.core.count_drop("tun-offload");
+                        if throttled(c) {
+                            tracing::warn!(error = ?e, count = c, "TUN super-packet not split, dropped");
                         }
                     }
                 } else {
@@ -265,7 +277,7 @@ impl TunToNet {
 
     fn take_peer_updates(&mut self) {
         if self.shared.peer_updated.swap(false, Ordering::Acquire) {
-            for (sa_ref, peer) in lock(&self.shared.peer_updates).drain(..) {
+            for (sa_ref, peer) in lock(&self.shared.peer_updates).drain() {
                 self.core.set_peer(sa_ref, peer);
             }
         }
@@ -313,9 +325,21 @@ impl TunToNet {
                 } else {
                     self.raw_esp.as_ref()
                 };
-                if let Some(s) = sock {
-                    if let Err(e) = s.send(&b.arena[start..start + len], to) {
-                        self.send_error(&e);
+                match sock {
+                    Some(s) => {
+                        if let Err(e) = s.send(&b.arena[start..start + len], to) {
+                            self.send_error(&e);
+                        }
+                    }
+                    None => {
+                        let c = self.core.count_drop("no-raw-socket");
+                        if throttled(c) {
+                            tracing::warn!(
+                                protocol,
+                                count = c,
+                                "no raw socket for the protocol, dropped"
+                            );
+                        }
                     }
                 }
             }
@@ -334,7 +358,14 @@ impl TunToNet {
     /// Sends the queued runs with as few `sendmmsg` calls as the kernel allows.
     fn flush(&mut self, b: &mut TxBatch) {
         let Some(udp) = self.udp.clone() else {
-            b.runs.clear();
+            for r in b.runs.drain(..) {
+                for _ in 0..r.count {
+                    let c = self.core.count_drop("no-udp-socket");
+                    if throttled(c) {
+                        tracing::warn!(count = c, "no ESP-in-UDP socket, dropped");
+                    }
+                }
+            }
             b.used = 0;
             return;
         };
@@ -434,7 +465,8 @@ impl NetToTun {
                         got_any = n > 0;
                         let now = Instant::now();
                         for (buf, m) in slices.iter_mut().zip(&meta).take(n) {
-                            self.open_datagrams(now, &mut buf[..m.len], m);
+                            let len = m.len.min(buf.len());
+                            self.open_datagrams(now, &mut buf[..len], m);
                         }
                         self.flush();
                     }
@@ -501,17 +533,39 @@ impl NetToTun {
 
     /// One receive buffer: one datagram, or with GRO several of `m.stride`.
     fn open_datagrams(&mut self, now: Instant, buf: &mut [u8], m: &RecvMeta) {
-        let dst = self.local_udp_ip.unwrap_or(m.src.ip());
+        let Some(dst) = self.local_udp_ip else {
+            // Not reached: the socket comes with its address.
+            let c = self.core.count_drop("no-local-address");
+            if throttled(c) {
+                tracing::warn!(
+                    count = c,
+                    "ESP-in-UDP socket without a local address, dropped"
+                );
+            }
+            return;
+        };
         let hdr = self.hdr_len();
-        for dgram in buf.chunks_mut(m.stride) {
+        if buf.is_empty() {
+            // A zero-length datagram: the core counts it.
+            let o = self
+                .core
+                .from_udp(now, m.src, dst, buf, &mut self.out[hdr..]);
+            self.deliver(o);
+            return;
+        }
+        for dgram in buf.chunks_mut(m.stride.max(1)) {
             let o = self
                 .core
                 .from_udp(now, m.src, dst, dgram, &mut self.out[hdr..]);
             self.deliver(o);
-            if let Some(u) = self.core.take_peer_update() {
-                lock(&self.shared.peer_updates).push(u);
-                self.shared.peer_updated.store(true, Ordering::Release);
-            }
+        }
+        let mut updated = false;
+        while let Some((sa_ref, peer)) = self.core.take_peer_update() {
+            lock(&self.shared.peer_updates).insert(sa_ref, peer);
+            updated = true;
+        }
+        if updated {
+            self.shared.peer_updated.store(true, Ordering::Release);
         }
     }
 

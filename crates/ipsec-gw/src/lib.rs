@@ -19,19 +19,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use ipsec_dp::ah::{AhInbound, AhKey, AhOutbound};
+use ipsec_dp::ah::{AhDrop, AhInbound, AhKey, AhOutbound};
 use ipsec_dp::consts::{IPPROTO_AH, IPPROTO_ESP, NAT_T_PORT};
 use ipsec_dp::encap::{classify, Classified};
+use ipsec_dp::error::{DropReason, EncapError};
 use ipsec_dp::ip::IpPacket;
 use ipsec_dp::kdf::{derive_dp_sa_pair, prf_plus};
 use ipsec_dp::mode::{
     transport_protect, transport_unprotect, tunnel_protect, tunnel_unprotect, EspEncap, Received,
-    TunnelConfig,
+    TunnelConfig, UnprotectError,
 };
 use ipsec_dp::sa::{InboundSa, OutboundSa};
 use ipsec_dp::sad::Sad;
 use ipsec_dp::spd::{Action, Direction, SaRef, Selector, Spd};
 use ipsec_dp::suite::EspSuite;
+/// The seed's wrapper in [`PairConfig`], re-exported for drivers.
+pub use zeroize::Zeroizing;
 
 /// IPsec mode of an SA pair (RFC 4301 §4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,10 +70,15 @@ pub struct PairConfig {
     pub role: Role,
     pub spi_sa_c: u32,
     pub spi_sa_rs: u32,
-    pub seed: Vec<u8>,
+    /// Wiped when the configuration is dropped.
+    pub seed: Zeroizing<Vec<u8>>,
     pub protocol: Protocol,
     pub mode: Mode,
-    /// The peer's address on the wire (and its UDP port for ESP-in-UDP).
+    /// The peer's address on the wire. ESP-in-UDP sends to it, address and
+    /// port (port 0: 4500), whatever the packet's destination or the
+    /// tunnel's remote end: with a NAT in between it is the NAT's address.
+    /// Raw ESP/AH go to the protected packet's (transport) or the tunnel's
+    /// (tunnel mode) destination.
     pub peer: SocketAddr,
     /// Hard lifetime.
     pub lifetime: Option<Duration>,
@@ -80,6 +88,9 @@ pub struct PairConfig {
 }
 
 /// Why a packet was not passed on; the counter label is [`Drop::as_str`].
+///
+/// The SA-level reasons (RFC 4303 §3.4, RFC 4302 §3.4) are kept apart:
+/// a replay, a forgery and a truncated packet are different events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
 pub enum Drop {
     #[error("not an acceptable IP packet")]
@@ -92,14 +103,54 @@ pub enum Drop {
     Protect,
     #[error("not ESP, AH or a keepalive")]
     NotIpsec,
+    #[error("empty UDP datagram")]
+    EmptyDatagram,
     #[error("NAT-keepalive")]
     Keepalive,
     #[error("IKE (no IKE responder attached)")]
     Ike,
     #[error("unknown SPI")]
     UnknownSpi,
-    #[error("the SA dropped the packet (ICV, replay, padding, lifetime)")]
-    Open,
+    /// Shorter than the SA's headers, IV and ICV, or a malformed AH header.
+    #[error("ESP/AH packet truncated")]
+    Truncated,
+    /// RFC 4303 §3.3.3: sequence number 0.
+    #[error("sequence number 0")]
+    InvalidSequence,
+    /// RFC 4303 §3.4.3: a duplicate inside the anti-replay window.
+    #[error("replayed")]
+    Replayed,
+    /// RFC 4303 §3.4.3: left of the anti-replay window.
+    #[error("sequence number left of the replay window")]
+    TooOld,
+    #[error("SA expired")]
+    Expired,
+    #[error("ICV verification failed")]
+    BadIcv,
+    #[error("bad ESP padding")]
+    BadPadding,
+    /// RFC 4303 §2.6: an authentic dummy packet, silently discarded.
+    #[error("dummy packet")]
+    Dummy,
+    /// RFC 4302 §2.2: AH Payload Len not that of HMAC-SHA-256-128.
+    #[error("AH payload length does not fit the SA")]
+    AhLength,
+    /// An IPv4 option AH cannot handle (RFC 4302 §3.3.3.1.1).
+    #[error("IP option AH cannot handle")]
+    AhOption,
+    /// Authentic, but ESP/AH Next Header does not fit the SA's mode.
+    #[error("next header does not fit the mode")]
+    NextHeader,
+    /// Authentic, but the inner packet (tunnel mode) or transport header
+    /// is malformed.
+    #[error("decapsulated packet malformed")]
+    BadInner,
+    /// RFC 6040 §4.2: CE outer header on a Not-ECT inner packet.
+    #[error("CE outer header on a Not-ECT inner packet")]
+    Ecn,
+    /// The rebuilt packet does not fit the output buffer or 65535 octets.
+    #[error("rebuilt packet too long")]
+    TooLong,
     #[error("the inbound SPD check failed (RFC 4301 §5.2)")]
     Policy,
 }
@@ -112,11 +163,77 @@ impl Drop {
             Drop::Bypass => "spd-bypass",
             Drop::Protect => "protect-refused",
             Drop::NotIpsec => "not-ipsec",
+            Drop::EmptyDatagram => "empty-datagram",
             Drop::Keepalive => "keepalive",
             Drop::Ike => "ike",
             Drop::UnknownSpi => "unknown-spi",
-            Drop::Open => "open-failed",
+            Drop::Truncated => "truncated",
+            Drop::InvalidSequence => "invalid-sequence",
+            Drop::Replayed => "replayed",
+            Drop::TooOld => "too-old",
+            Drop::Expired => "expired",
+            Drop::BadIcv => "bad-icv",
+            Drop::BadPadding => "bad-padding",
+            Drop::Dummy => "dummy",
+            Drop::AhLength => "ah-length",
+            Drop::AhOption => "ah-ip-option",
+            Drop::NextHeader => "next-header",
+            Drop::BadInner => "bad-inner",
+            Drop::Ecn => "ecn",
+            Drop::TooLong => "too-long",
             Drop::Policy => "inbound-policy",
+        }
+    }
+
+    /// Expected traffic, not an anomaly: counted, not logged as a warning.
+    fn is_quiet(self) -> bool {
+        matches!(self, Drop::Dummy | Drop::Keepalive)
+    }
+}
+
+impl From<DropReason> for Drop {
+    fn from(r: DropReason) -> Self {
+        match r {
+            DropReason::Truncated => Drop::Truncated,
+            DropReason::UnknownSpi => Drop::UnknownSpi,
+            DropReason::InvalidSequence => Drop::InvalidSequence,
+            DropReason::Replayed => Drop::Replayed,
+            DropReason::TooOld => Drop::TooOld,
+            DropReason::Expired => Drop::Expired,
+            DropReason::BadIcv => Drop::BadIcv,
+            DropReason::BadPadding => Drop::BadPadding,
+            DropReason::DummyPacket => Drop::Dummy,
+        }
+    }
+}
+
+impl From<&UnprotectError> for Drop {
+    fn from(e: &UnprotectError) -> Self {
+        match *e {
+            UnprotectError::Outer(_) => Drop::BadPacket,
+            UnprotectError::NotEsp(_) => Drop::NotIpsec,
+            UnprotectError::Esp(r) => r.into(),
+            UnprotectError::UnexpectedNextHeader(_) => Drop::NextHeader,
+            UnprotectError::Inner(_) => Drop::BadInner,
+            UnprotectError::EcnDrop => Drop::Ecn,
+            UnprotectError::BufferTooSmall { .. } | UnprotectError::TooLong => Drop::TooLong,
+        }
+    }
+}
+
+impl From<&AhDrop> for Drop {
+    fn from(e: &AhDrop) -> Self {
+        match *e {
+            AhDrop::Ip(_) => Drop::BadPacket,
+            AhDrop::NotAh(_) => Drop::NotIpsec,
+            AhDrop::Truncated => Drop::Truncated,
+            AhDrop::BadPayloadLength(_) => Drop::AhLength,
+            AhDrop::Sa(r) => r.into(),
+            AhDrop::UnsupportedOption => Drop::AhOption,
+            AhDrop::UnexpectedNextHeader(_) => Drop::NextHeader,
+            AhDrop::Inner(_) => Drop::BadInner,
+            AhDrop::EcnDrop => Drop::Ecn,
+            AhDrop::BufferTooSmall { .. } => Drop::TooLong,
         }
     }
 }
@@ -193,8 +310,9 @@ pub struct Inbound {
     /// Where the outbound SA of each ESP-in-UDP pair sends, as last told to
     /// the [`Outbound`] half (NAT rebinding, RFC 3948 §3.5 / RFC 7296 §2.23).
     udp_peers: HashMap<SaRef, SocketAddr>,
-    /// A rebinding not yet taken by the driver.
-    peer_update: Option<(SaRef, SocketAddr)>,
+    /// Rebindings not yet taken by the driver, the latest per pair (at
+    /// most one entry per pair, however long the driver waits).
+    peer_updates: HashMap<SaRef, SocketAddr>,
     counters: GwCounters,
 }
 
@@ -240,12 +358,24 @@ impl GwCounters {
         }
     }
 
-    /// Counts a drop; logs the first ten of each reason, then every power of two.
-    fn drop(&mut self, why: Drop) -> Output {
-        let n = self.drops.entry(why.as_str()).or_default();
+    /// Counts a drop the driver saw outside the core (a short TUN read, a
+    /// super-packet it could not split, a packet with no socket to leave
+    /// by) under `reason`; returns the count so far, for the driver's
+    /// throttled log line (which carries the detail).
+    pub fn count_drop(&mut self, reason: &'static str) -> u64 {
+        let n = self.drops.entry(reason).or_default();
         *n += 1;
-        if *n <= 10 || n.is_power_of_two() {
-            tracing::warn!(reason = why.as_str(), count = *n, "packet dropped");
+        *n
+    }
+
+    /// Counts a drop; logs the first ten of each reason, then every power
+    /// of two (expected ones, dummy packets and keepalives, at debug level).
+    fn drop(&mut self, why: Drop) -> Output {
+        let n = self.count_drop(why.as_str());
+        if why.is_quiet() {
+            tracing::debug!(reason = why.as_str(), count = n, "packet discarded");
+        } else if n <= 10 || n.is_power_of_two() {
+            tracing::warn!(reason = why.as_str(), count = n, "packet dropped");
         }
         Output::Dropped(why)
     }
@@ -267,7 +397,7 @@ impl Gateway {
                 esp_in_info: HashMap::new(),
                 ah_in: HashMap::new(),
                 udp_peers: HashMap::new(),
-                peer_update: None,
+                peer_updates: HashMap::new(),
                 counters: GwCounters::default(),
             },
             spd_changed: false,
@@ -396,7 +526,7 @@ impl Gateway {
     ) -> Output {
         self.sync_spd();
         let o = self.inbound.from_udp(now, src, dst, datagram, out);
-        if let Some((sa_ref, peer)) = self.inbound.take_peer_update() {
+        while let Some((sa_ref, peer)) = self.inbound.take_peer_update() {
             self.outbound.set_peer(sa_ref, peer);
         }
         o
@@ -415,8 +545,13 @@ impl Outbound {
         &self.counters
     }
 
-    /// NAT rebinding: the outbound SA of `sa_ref` now sends to `peer`'s port
-    /// (what [`Inbound::take_peer_update`] reported).
+    /// See [`GwCounters::count_drop`].
+    pub fn count_drop(&mut self, reason: &'static str) -> u64 {
+        self.counters.count_drop(reason)
+    }
+
+    /// NAT rebinding: the outbound SA of `sa_ref` (ESP-in-UDP) now sends to
+    /// `peer`, address and port (what [`Inbound::take_peer_update`] reported).
     pub fn set_peer(&mut self, sa_ref: SaRef, peer: SocketAddr) {
         if let Some(st) = self.out.get_mut(&sa_ref) {
             if matches!(st.sa, OutSa::Esp(_, EspEncap::Udp)) {
@@ -483,11 +618,26 @@ impl Inbound {
         &self.counters
     }
 
-    /// A NAT rebinding seen since the last call: an authenticated ESP-in-UDP
-    /// packet came from another address than the pair's outbound SA sends
+    /// See [`GwCounters::count_drop`].
+    pub fn count_drop(&mut self, reason: &'static str) -> u64 {
+        self.counters.count_drop(reason)
+    }
+
+    /// A NAT rebinding seen since the last call (the latest one of a pair;
+    /// call until `None`): an ESP-in-UDP packet that was authenticated,
+    /// passed the inbound SPD check and moved its SA's replay window
+    /// forward came from another address than the pair's outbound SA sends
     /// to. The driver passes it to [`Outbound::set_peer`].
     pub fn take_peer_update(&mut self) -> Option<(SaRef, SocketAddr)> {
-        self.peer_update.take()
+        let sa_ref = *self.peer_updates.keys().next()?;
+        self.peer_updates.remove_entry(&sa_ref)
+    }
+
+    /// The right edge of the replay window of the inbound ESP SA `spi`.
+    fn esp_highest(&self, spi: u32) -> Option<u64> {
+        self.esp_in
+            .inbound(spi)
+            .map(|sa| sa.replay_window().highest64())
     }
 
     /// A UDP datagram received on the ESP-in-UDP socket (RFC 3948) from `src`
@@ -504,6 +654,7 @@ impl Inbound {
             Ok(Classified::Esp(esp)) => esp.len(),
             Ok(Classified::Keepalive) => return self.counters.drop(Drop::Keepalive),
             Ok(Classified::Ike(_)) => return self.counters.drop(Drop::Ike),
+            Err(EncapError::Empty) => return self.counters.drop(Drop::EmptyDatagram),
             Err(_) => return self.counters.drop(Drop::NotIpsec),
         };
         let esp = &mut datagram[..esp_len];
@@ -516,6 +667,7 @@ impl Inbound {
         let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
             return self.counters.drop(Drop::UnknownSpi);
         };
+        let before = self.esp_highest(spi);
         let received = Received::Udp {
             src: src.ip(),
             dst,
@@ -527,22 +679,27 @@ impl Inbound {
         } else {
             transport_unprotect(&mut self.esp_in, now, received, out)
         };
-        match r {
-            Ok(u) => {
-                // NAT rebinding: answer where authenticated packets come from.
-                if let Some(peer) = self.udp_peers.get_mut(&sa_ref) {
-                    if *peer != src {
-                        *peer = src;
-                        self.peer_update = Some((sa_ref, src));
-                    }
+        let u = match r {
+            Ok(u) => u,
+            Err(e) => return self.open_failed(&e, "ESP-in-UDP not opened"),
+        };
+        let o = self.deliver(sa_ref, out, u.len);
+        // NAT rebinding (RFC 3948 §3.5, RFC 7296 §2.23): answer where
+        // packets come from, but only packets that were delivered and are
+        // the newest the SA has seen: a replayed or reordered old packet
+        // from elsewhere moves nothing.
+        let newest = matches!(before, Some(b) if self
+            .esp_highest(u.spi)
+            .is_some_and(|a| a > b && a as u32 == u.seq));
+        if matches!(o, Output::Tun { .. }) && newest {
+            if let Some(peer) = self.udp_peers.get_mut(&sa_ref) {
+                if *peer != src {
+                    *peer = src;
+                    self.peer_updates.insert(sa_ref, src);
                 }
-                self.deliver(sa_ref, out, u.len)
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "ESP-in-UDP not opened");
-                self.counters.drop(Drop::Open)
             }
         }
+        o
     }
 
     /// A packet from a raw socket of protocol 50 or 51: the whole IPv4 packet
@@ -566,10 +723,7 @@ impl Inbound {
                 };
                 match r {
                     Ok(u) => self.deliver(sa_ref, out, u.len),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "raw ESP not opened");
-                        self.counters.drop(Drop::Open)
-                    }
+                    Err(e) => self.open_failed(&e, "raw ESP not opened"),
                 }
             }
             IPPROTO_AH => {
@@ -589,12 +743,17 @@ impl Inbound {
                     Ok(len) => self.deliver(sa_ref, out, len),
                     Err(e) => {
                         tracing::debug!(error = %e, "AH not verified");
-                        self.counters.drop(Drop::Open)
+                        self.counters.drop(Drop::from(&e))
                     }
                 }
             }
             _ => self.counters.drop(Drop::NotIpsec),
         }
+    }
+
+    fn open_failed(&mut self, e: &UnprotectError, what: &'static str) -> Output {
+        tracing::debug!(error = %e, "{what}");
+        self.counters.drop(Drop::from(e))
     }
 
     /// RFC 4301 §5.2 step 4: the decrypted packet must match a policy that
@@ -620,17 +779,16 @@ fn st_name(out: &HashMap<SaRef, OutState>, r: SaRef) -> String {
     out.get(&r).map(|s| s.name.clone()).unwrap_or_default()
 }
 
+/// ESP-in-UDP goes to the pair's peer (its current address: configured or
+/// rebound), raw ESP to the protected packet's outer destination.
 fn esp_output(encap: EspEncap, peer: SocketAddr, dst: IpAddr, len: usize) -> Output {
     match encap {
         EspEncap::Udp => Output::Udp {
-            to: SocketAddr::new(
-                dst,
-                if peer.port() == 0 {
-                    NAT_T_PORT
-                } else {
-                    peer.port()
-                },
-            ),
+            to: if peer.port() == 0 {
+                SocketAddr::new(peer.ip(), NAT_T_PORT)
+            } else {
+                peer
+            },
             len,
         },
         EspEncap::RawIp => Output::Raw {

@@ -52,7 +52,7 @@ fn pair(role: Role, local: &str, remote: &str, peer: &str) -> PairConfig {
         role,
         spi_sa_c: 0x2001,
         spi_sa_rs: 0x2002,
-        seed: vec![9; 32],
+        seed: vec![9; 32].into(),
         protocol: Protocol::Esp {
             suite: EspSuite::AesGcm16_128,
             encap: EspEncap::Udp,

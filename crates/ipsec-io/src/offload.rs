@@ -247,6 +247,11 @@ impl TcpCoalescer {
     /// (transport offset, header length, payload length, IPv4?, UDP?) of a
     /// TCP segment or UDP datagram that may be coalesced, else None.
     fn candidate(&self, p: &[u8]) -> Option<(usize, usize, usize, bool, bool)> {
+        // An IPv6 packet's length field allows 65535 + 40 octets; the
+        // pending buffer (and the super-packet's length fields) hold 65535.
+        if p.len() > MAX_SUPER {
+            return None;
+        }
         let first = *p.first()?;
         let (l4, v4, proto) = match first >> 4 {
             4 => {
@@ -580,6 +585,32 @@ mod tests {
         assert_eq!(one[VirtioNetHdr::LEN..], tcp4(1000, 0x10, &[1; 100])[..]);
         assert!(!g.push(&tcp4(1, 0x10, b"")), "no payload");
         assert!(g.finish().is_none());
+    }
+
+    #[test]
+    fn an_ipv6_packet_larger_than_a_super_packet_is_refused_not_panicked_on() {
+        let mut g = TcpCoalescer::new();
+        for proto in [17u8, 6] {
+            // Payload length 65535: 65575 octets in all.
+            let mut p = vec![0u8; 40 + 65_535];
+            p[0] = 0x60;
+            p[4..6].copy_from_slice(&65_535u16.to_be_bytes());
+            p[6] = proto;
+            p[8] = 64;
+            p[40 + 4..40 + 6].copy_from_slice(&65_535u16.to_be_bytes()); // UDP length
+            p[40 + 12] = 5 << 4; // TCP data offset
+            p[40 + 13] = TCP_ACK;
+            assert!(!g.push(&p), "protocol {proto}");
+            assert!(g.is_empty());
+        }
+        // The largest that fits still joins.
+        let mut p = vec![0u8; MAX_SUPER];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&((MAX_SUPER - 40) as u16).to_be_bytes());
+        p[6] = 17;
+        p[40 + 4..40 + 6].copy_from_slice(&((MAX_SUPER - 40) as u16).to_be_bytes());
+        assert!(g.push(&p));
+        assert_eq!(g.finish().unwrap().len(), VirtioNetHdr::LEN + MAX_SUPER);
     }
 
     fn udp4(sport: u16, payload: &[u8]) -> Vec<u8> {
