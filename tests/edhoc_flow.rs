@@ -219,6 +219,11 @@ impl World {
         (r, cap)
     }
 
+    /// The RS's public EDHOC key (what `rs_cnf` carries).
+    fn rs_public(&self) -> PublicKey {
+        keys().1.public().clone()
+    }
+
     fn rs_state(&self) -> (usize, usize, usize) {
         (
             self.rs.token_count(),
@@ -251,8 +256,19 @@ impl World {
         cf: u16,
         payload: Vec<u8>,
     ) -> Option<Response> {
+        self.post_from(ep, addr("127.0.0.9:5683"), path, cf, payload)
+    }
+
+    /// [`World::post`] from the address `me`.
+    fn post_from(
+        &mut self,
+        ep: &mut Endpoint<SocketAddr>,
+        me: SocketAddr,
+        path: &str,
+        cf: u16,
+        payload: Vec<u8>,
+    ) -> Option<Response> {
         let rs = addr("127.0.0.2:5683");
-        let me = addr("127.0.0.9:5683");
         ep.request(
             self.now.mono,
             rs,
@@ -288,6 +304,34 @@ impl World {
             other => panic!("expected a response, got {other:?}"),
         }
     }
+}
+
+/// Posts a fresh EDHOC token with a genuine message_1 from 127.0.0.9 and
+/// processes message_2: the token and what C would post as C_R ‖ message_3.
+fn start_exchange(w: &mut World, ep: &mut Endpoint<SocketAddr>) -> (Vec<u8>, Vec<u8>) {
+    let s = setup();
+    let tr = w.edhoc_token(&s);
+    let rs_key = PublicKey::from_cose_key(tr.rs_cnf.as_ref().unwrap()).unwrap();
+    let (wait, message_1) = edhoc::initiate(StdRng::seed_from_u64(8), &w.c_key).unwrap();
+    let upload = AuthzInfoEdhoc {
+        access_token: tr.access_token.clone(),
+        esp_udp_port: Some(4500),
+        message_1,
+    };
+    let m2 = w
+        .post(ep, "/authz-info", APPLICATION_ACE_CBOR, upload.to_cbor())
+        .unwrap();
+    assert_eq!(m2.code, ResponseCode::Created);
+    assert_eq!(w.rs_state(), (0, 0, 1), "pending, nothing installed");
+    let done = wait.process_message_2(&m2.payload, &rs_key).unwrap();
+    (tr.access_token, done.message_3_request())
+}
+
+/// An EDHOC error message in a 4.00 (RFC 9528 Appendix A.2).
+fn assert_edhoc_error(resp: &Response) {
+    assert_eq!(resp.code, ResponseCode::BadRequest);
+    assert_eq!(resp.content_format, Some(EDHOC_CBOR_SEQ));
+    assert_eq!(resp.payload[0], 0x01, "EDHOC error message, ERR_CODE 1");
 }
 
 fn codes(o: &Outcome) -> Vec<(&'static str, String)> {
@@ -425,18 +469,154 @@ fn expired_token_with_valid_message_1_is_refused_before_edhoc() {
 }
 
 #[test]
-fn corrupted_message_3_installs_nothing_and_ends_the_exchange() {
+fn corrupted_message_3_installs_nothing_and_the_genuine_one_still_completes() {
     let mut w = world();
-    let s = setup();
-    let tr = w.edhoc_token(&s);
-    let rs_key = PublicKey::from_cose_key(tr.rs_cnf.as_ref().unwrap()).unwrap();
-    let (wait, message_1) = edhoc::initiate(StdRng::seed_from_u64(8), &w.c_key).unwrap();
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let (_token, good) = start_exchange(&mut w, &mut ep);
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 1] ^= 0x80; // last byte of the AEAD tag
+    let resp = w
+        .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, bad)
+        .expect("a plain EDHOC error");
+    assert_edhoc_error(&resp);
+    assert_eq!(
+        w.rs_state(),
+        (0, 0, 1),
+        "no SA, no token; an undecryptable message_3 (anyone can post one) does not end the exchange"
+    );
+    assert_eq!(w.rs.stats().edhoc_failed.get("message-3"), Some(&1));
+    let none = w.post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, good);
+    assert!(none.is_none(), "the 2.04 goes over ESP");
+    assert_eq!(w.rs_state(), (1, 1, 0));
+    assert_eq!(w.rs.stats().edhoc_completed, 1);
+}
+
+#[test]
+fn three_undecryptable_message_3_end_the_exchange() {
+    let mut w = world();
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let (_token, good) = start_exchange(&mut w, &mut ep);
+    for i in 0..3 {
+        assert_eq!(w.rs_state(), (0, 0, 1), "attempt {i}");
+        let mut bad = good.clone();
+        let n = bad.len();
+        bad[n - 1 - i] ^= 0x01;
+        let resp = w
+            .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, bad)
+            .unwrap();
+        assert_edhoc_error(&resp);
+    }
+    assert_eq!(w.rs_state(), (0, 0, 0), "exchange gone, nothing installed");
+    assert_eq!(w.rs.stats().edhoc_failed.get("message-3"), Some(&3));
+    // The genuine message_3 now names no exchange.
+    let resp = w
+        .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, good)
+        .unwrap();
+    assert_edhoc_error(&resp);
+    assert_eq!(w.rs.stats().edhoc_failed.get("unknown-c_r"), Some(&1));
+    assert_eq!(w.rs_state(), (0, 0, 0));
+}
+
+#[test]
+fn message_3_from_another_address_does_not_consume_the_exchange() {
+    let mut w = world();
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let (_token, good) = start_exchange(&mut w, &mut ep);
+    let mut other = Endpoint::new(ace_coap::Config::default(), 10);
+    let attacker = addr("127.0.0.66:5683");
+    // Garbage for every one-byte C_R (RFC 9528 §3.3.2 encodings), and the
+    // genuine bytes, from elsewhere.
+    for raw in 0..=255u8 {
+        let mut payload = edhoc::conn_id_cbor(&[raw]).unwrap();
+        payload.push(0x51);
+        payload.extend_from_slice(&[0; 17]);
+        let resp = w
+            .post_from(
+                &mut other,
+                attacker,
+                WELL_KNOWN_PATH,
+                CID_EDHOC_CBOR_SEQ,
+                payload,
+            )
+            .unwrap();
+        assert_edhoc_error(&resp);
+    }
+    let resp = w
+        .post_from(
+            &mut other,
+            attacker,
+            WELL_KNOWN_PATH,
+            CID_EDHOC_CBOR_SEQ,
+            good.clone(),
+        )
+        .unwrap();
+    assert_edhoc_error(&resp);
+    assert_eq!(w.rs_state(), (0, 0, 1), "still pending, nothing installed");
+    assert_eq!(w.rs.stats().edhoc_failed.get("wrong-peer"), Some(&2));
+    assert_eq!(w.rs.stats().edhoc_failed.get("unknown-c_r"), Some(&255));
+    assert_eq!(w.rs.stats().edhoc_failed.get("message-3"), None);
+    // The client itself completes.
+    let none = w.post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, good);
+    assert!(none.is_none(), "the 2.04 goes over ESP");
+    assert_eq!(w.rs_state(), (1, 1, 0));
+}
+
+#[test]
+fn a_garbage_re_post_does_not_cancel_the_pending_exchange() {
+    let mut w = world();
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let (token, good) = start_exchange(&mut w, &mut ep);
+    // The (sniffed) token again, with bad message_1s, from the client's
+    // address and from another one.
+    let mut other = Endpoint::new(ace_coap::Config::default(), 10);
+    for (i, m1) in [vec![0x03, 0x02, 0x58, 0x20, 0x00], empty_suites_message_1()]
+        .into_iter()
+        .enumerate()
+    {
+        let upload = AuthzInfoEdhoc {
+            access_token: token.clone(),
+            esp_udp_port: None,
+            message_1: m1,
+        };
+        let resp = if i == 0 {
+            w.post(
+                &mut ep,
+                "/authz-info",
+                APPLICATION_ACE_CBOR,
+                upload.to_cbor(),
+            )
+        } else {
+            w.post_from(
+                &mut other,
+                addr("127.0.0.66:5683"),
+                "/authz-info",
+                APPLICATION_ACE_CBOR,
+                upload.to_cbor(),
+            )
+        }
+        .unwrap();
+        assert_edhoc_error(&resp);
+        assert_eq!(w.rs_state(), (0, 0, 1), "the pending exchange stays");
+    }
+    let none = w.post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, good);
+    assert!(none.is_none(), "the 2.04 goes over ESP");
+    assert_eq!(w.rs_state(), (1, 1, 0));
+    assert_eq!(w.rs.stats().edhoc_completed, 1);
+}
+
+#[test]
+fn a_valid_re_post_replaces_the_pending_exchange() {
+    let mut w = world();
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let (token, old) = start_exchange(&mut w, &mut ep);
+    let rs_key = w.rs_public();
+    let (wait, message_1) = edhoc::initiate(StdRng::seed_from_u64(18), &w.c_key).unwrap();
     let upload = AuthzInfoEdhoc {
-        access_token: tr.access_token.clone(),
+        access_token: token,
         esp_udp_port: Some(4500),
         message_1,
     };
-    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
     let m2 = w
         .post(
             &mut ep,
@@ -446,28 +626,76 @@ fn corrupted_message_3_installs_nothing_and_ends_the_exchange() {
         )
         .unwrap();
     assert_eq!(m2.code, ResponseCode::Created);
-    assert_eq!(m2.content_format, Some(EDHOC_CBOR_SEQ));
-    assert_eq!(w.rs_state(), (0, 0, 1), "pending, nothing installed");
-    let done = wait.process_message_2(&m2.payload, &rs_key).unwrap();
-    let good = done.message_3_request();
-    let mut bad = good.clone();
-    let n = bad.len();
-    bad[n - 1] ^= 0x80; // last byte of the AEAD tag
+    assert_eq!(w.rs_state(), (0, 0, 1), "one exchange per token");
+    let new = wait
+        .process_message_2(&m2.payload, &rs_key)
+        .unwrap()
+        .message_3_request();
     let resp = w
-        .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, bad)
-        .expect("a plain EDHOC error");
-    assert_eq!(resp.code, ResponseCode::BadRequest);
-    assert_eq!(resp.content_format, Some(EDHOC_CBOR_SEQ));
-    assert_eq!(resp.payload[0], 0x01, "EDHOC error message, ERR_CODE 1");
-    assert_eq!(w.rs_state(), (0, 0, 0), "no SA, no token, exchange gone");
-    assert_eq!(w.rs.stats().edhoc_failed.get("message-3"), Some(&1));
-    // The exchange is consumed: the genuine message_3 now names no exchange.
-    let resp = w
-        .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, good)
+        .post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, old)
         .unwrap();
-    assert_eq!(resp.code, ResponseCode::BadRequest);
-    assert_eq!(w.rs.stats().edhoc_failed.get("unknown-c_r"), Some(&1));
-    assert_eq!(w.rs_state(), (0, 0, 0));
+    assert_eq!(
+        resp.code,
+        ResponseCode::BadRequest,
+        "the old exchange is gone"
+    );
+    let none = w.post(&mut ep, WELL_KNOWN_PATH, CID_EDHOC_CBOR_SEQ, new);
+    assert!(none.is_none());
+    assert_eq!(w.rs_state(), (1, 1, 0));
+}
+
+/// Finding: lakers 0.8 indexed `suites_i[len - 1]` of an empty SUITES_I
+/// (`98 00`) and panicked the RS; anyone with a valid token could send it.
+fn empty_suites_message_1() -> Vec<u8> {
+    let mut m = vec![0x03, 0x98, 0x00, 0x58, 0x20];
+    m.extend_from_slice(&[0x11; 32]);
+    m.push(0x00);
+    m
+}
+
+#[test]
+fn empty_suites_i_in_message_1_gets_an_edhoc_error_not_a_panic() {
+    let mut w = world();
+    let s = setup();
+    let tr = w.edhoc_token(&s);
+    let upload = AuthzInfoEdhoc {
+        access_token: tr.access_token,
+        esp_udp_port: None,
+        message_1: empty_suites_message_1(),
+    };
+    let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
+    let r = w
+        .post(
+            &mut ep,
+            "/authz-info",
+            APPLICATION_ACE_CBOR,
+            upload.to_cbor(),
+        )
+        .unwrap();
+    assert_edhoc_error(&r);
+    assert_eq!(
+        w.rs_state(),
+        (0, 0, 0),
+        "nothing installed, nothing pending"
+    );
+    assert_eq!(w.rs.stats().edhoc_failed.get("message-1"), Some(&1));
+    assert_eq!(
+        w.rs.stats().edhoc_failed.get("internal"),
+        None,
+        "refused before lakers"
+    );
+    // The RS is still there: a genuine exchange completes.
+    let (r, _) = w.run(w.access(Method::Get, "/temp", b"", false));
+    assert_eq!(r.unwrap().response.code, ResponseCode::Content);
+}
+
+#[test]
+fn max_pending_is_clamped_so_c_r_allocation_always_ends() {
+    let mut s = setup();
+    s.max_pending = 1000;
+    let w = world_with(s);
+    assert_eq!(w.rs.edhoc_max_pending(), Some(ace_rs::MAX_PENDING_LIMIT));
+    assert!(ace_rs::MAX_PENDING_LIMIT < 256);
 }
 
 #[test]

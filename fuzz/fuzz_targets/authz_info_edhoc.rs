@@ -3,10 +3,17 @@
 //! Responder, C_R ‖ message_3 into a Responder that waits for it, and
 //! message_2 into an Initiator (the client's side of the same path). None
 //! may panic; whatever upload decodes must re-encode stably.
+//!
+//! Regressions (inputs that once crashed the RS) are replayed on the first
+//! run and belong in the corpus as seeds, e.g. `printf '\x01\x03\x98\x00…'
+//! > fuzz/corpus/authz_info_edhoc/regression-empty-suites-i` (mode byte 1,
+//! then a message_1 of `REGRESSIONS`). libfuzzer-sys aborts on any panic, also
+//! one the glue catches: a report here is a lakers panic worth a framing
+//! check, even if production code would survive it.
 
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use ace_core::authz_info::{AuthzInfoEdhoc, AuthzInfoUpload};
 use ace_core::edhoc::{self, seeded_rng, StaticKey};
@@ -23,11 +30,41 @@ fn keys() -> &'static (StaticKey, StaticKey) {
     })
 }
 
+/// message_1 inputs that panicked lakers 0.8 inside the RS.
+const REGRESSIONS: &[&[u8]] = &[
+    // SUITES_I = `98 00`, an empty array: lakers indexed `suites_i[len - 1]`.
+    &[
+        0x03, 0x98, 0x00, 0x58, 0x20, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11,
+        0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x00,
+    ],
+    // G_X = 1, no P-256 x-coordinate: the RustCrypto backend's ECDH panicked.
+    &[
+        0x03, 0x02, 0x58, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00,
+    ],
+    // C_I = an 8-byte byte string: lakers' `ConnId` holds 7.
+    &[
+        0x03, 0x02, 0x58, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 0x48, 1, 2, 3, 4, 5, 6, 7, 8,
+    ],
+];
+
+fn replay_regressions(rs: &StaticKey) {
+    static DONE: Once = Once::new();
+    DONE.call_once(|| {
+        for m1 in REGRESSIONS {
+            assert!(edhoc::respond(seeded_rng(2), rs, m1, &[0x05]).is_err());
+        }
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
+    let (c, rs) = keys();
+    replay_regressions(rs);
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let (c, rs) = keys();
     match mode % 4 {
         // The /authz-info payload; its message_1 into the Responder.
         0 => {
@@ -53,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         // C_R ‖ message_3 after a genuine message_1/message_2.
         _ => {
             let (_wait_m2, m1) = edhoc::initiate(seeded_rng(3), c).unwrap();
-            let (wait_m3, _m2) = edhoc::respond(seeded_rng(4), rs, &m1, &[0x05]).unwrap();
+            let (mut wait_m3, _m2) = edhoc::respond(seeded_rng(4), rs, &m1, &[0x05]).unwrap();
             if let Ok((_c_r, m3)) = edhoc::parse_message_3_request(rest) {
                 let _ = wait_m3.process_message_3(m3, c.public());
             }

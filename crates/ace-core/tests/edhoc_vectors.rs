@@ -87,3 +87,28 @@ fn rs_glue_accepts_the_rfc9529_message_1() {
     assert_eq!(m2[0], 0x58);
     assert_eq!(usize::from(m2[1]) + 2, m2.len());
 }
+
+/// The message_1 regressions of `fuzz/fuzz_targets/authz_info_edhoc.rs`
+/// (each panicked lakers 0.8 inside the RS) are refused by the framing
+/// check, before lakers runs: an EDHOC protocol error, no panic caught.
+#[test]
+fn message_1_that_panicked_lakers_is_refused_before_it() {
+    let rs = StaticKey::from_private(&[0x42; 32], vec![0x32]).unwrap();
+    let zeros = "00".repeat(31);
+    let regressions = [
+        // SUITES_I = 98 00: an empty array (lakers indexed its last element).
+        format!("039800 5820 {} 00", "11".repeat(32)),
+        // G_X = 1: no P-256 x-coordinate (the ECDH panicked).
+        format!("0302 5820 {zeros}01 00"),
+        // C_I = an 8-byte byte string (lakers' ConnId holds 7).
+        format!("0302 5820 {zeros}05 48 0102030405060708"),
+    ];
+    for m1 in regressions {
+        let e = edhoc::respond(StdRng::seed_from_u64(1), &rs, &h(&m1), &[0x27]).unwrap_err();
+        assert!(matches!(e, edhoc::EdhocError::Protocol(_)), "{m1}: {e:?}");
+    }
+    assert_eq!(edhoc::lakers_panics(), 0, "refused before lakers ran");
+    // The same bytes minus the defect are accepted.
+    let ok = format!("0302 5820 {zeros}05 47 01020304050607");
+    edhoc::respond(StdRng::seed_from_u64(1), &rs, &h(&ok), &[0x27]).unwrap();
+}

@@ -88,11 +88,21 @@ pub struct AcceptedToken {
     pub peer: SocketAddr,
 }
 
+/// Highest `max_pending` [`ResourceServer::enable_edhoc`] accepts (larger
+/// values are clamped): pending exchanges are keyed by one-byte C_R values
+/// (256 of them), and a free one must always remain.
+pub const MAX_PENDING_LIMIT: usize = 200;
+
+/// A pending exchange ends after this many message_3 attempts that fail
+/// before decrypting (each from the exchange's own address).
+pub const MAX_MESSAGE_3_FAILURES: u8 = 3;
+
 /// The RS's EDHOC Responder (draft Appendix B.2).
 pub struct EdhocResponderConfig {
     /// Its static P-256 key with `kid` (the AS returns the public half in `rs_cnf`).
     pub key: StaticKey,
-    /// At most this many exchanges wait for message_3 at once.
+    /// At most this many exchanges wait for message_3 at once (at most
+    /// [`MAX_PENDING_LIMIT`]).
     pub max_pending: usize,
     /// A pending exchange is dropped when message_3 has not come by then.
     pub pending_timeout: Duration,
@@ -110,10 +120,15 @@ impl EdhocResponderConfig {
 }
 
 /// An EDHOC exchange waiting for message_3: the validated token and
-/// lakers' state. Removed on message_3 (whatever the outcome), on expiry,
-/// or when the same token starts a new exchange.
+/// lakers' state. Removed when message_3 verifies, when one decrypts but
+/// fails (only the exchange's Initiator can produce it), after
+/// [`MAX_MESSAGE_3_FAILURES`] attempts that do not decrypt, on expiry, or
+/// when the same token successfully starts a new exchange. Requests from
+/// another address than `from` do not touch it.
 struct PendingEdhoc {
     wait: ResponderWaitM3,
+    /// message_3 attempts from `from` that failed without ending the exchange.
+    failures: u8,
     cti: Vec<u8>,
     entries: Vec<(String, u64)>,
     exp: u64,
@@ -244,9 +259,17 @@ impl ResourceServer {
     }
 
     /// Accepts EDHOC tokens (draft Appendix B) with this Responder
-    /// configuration. `rng_seed` makes tests deterministic; `None` draws
-    /// from the OS.
-    pub fn enable_edhoc(&mut self, cfg: EdhocResponderConfig, rng_seed: Option<u64>) {
+    /// configuration (`max_pending` clamped to [`MAX_PENDING_LIMIT`]).
+    /// `rng_seed` makes tests deterministic; `None` draws from the OS.
+    pub fn enable_edhoc(&mut self, mut cfg: EdhocResponderConfig, rng_seed: Option<u64>) {
+        if cfg.max_pending > MAX_PENDING_LIMIT {
+            tracing::warn!(
+                max_pending = cfg.max_pending,
+                limit = MAX_PENDING_LIMIT,
+                "EDHOC max_pending clamped"
+            );
+            cfg.max_pending = MAX_PENDING_LIMIT;
+        }
         self.edhoc = Some(cfg);
         if let Some(s) = rng_seed {
             self.rng = StdRng::seed_from_u64(s);
@@ -256,6 +279,11 @@ impl ResourceServer {
     /// EDHOC exchanges waiting for message_3.
     pub fn pending_edhoc_count(&self) -> usize {
         self.pending.len()
+    }
+
+    /// The effective `max_pending` of the EDHOC Responder (after clamping).
+    pub fn edhoc_max_pending(&self) -> Option<usize> {
+        self.edhoc.as_ref().map(|c| c.max_pending)
     }
 
     pub fn stats(&self) -> &RsStats {
@@ -591,8 +619,8 @@ impl ResourceServer {
 
     /// draft Appendix B.2 after the token validated: check the EDHOC token's
     /// `cnf`, process message_1 and keep the exchange pending. Changes
-    /// nothing unless it succeeds (an older exchange of the same token is
-    /// replaced).
+    /// nothing unless it succeeds (then an older exchange of the same token
+    /// is replaced: a re-posted token with a bad message_1 leaves it be).
     #[allow(clippy::too_many_arguments)]
     fn edhoc_start(
         &mut self,
@@ -659,23 +687,35 @@ impl ResourceServer {
                     .map_err(|e| Refusal::new(BadRequest, "edhoc-key", e.to_string()))
             })?;
         self.expire_pending(now.mono);
-        // The same token starting over replaces its older exchange.
-        self.pending.retain(|_, p| p.cti != cti);
-        if self.node.spi_in_use(spi_c) || self.pending.values().any(|p| p.spi_sa_c == spi_c) {
+        // The same token starting over replaces its older exchange, but only
+        // once the new one is set up: until then the older one counts as gone
+        // for the checks below, and stays.
+        let replaced: Option<Vec<u8>> = self
+            .pending
+            .iter()
+            .find(|(_, p)| p.cti == cti)
+            .map(|(k, _)| k.clone());
+        let others = self.pending.len() - usize::from(replaced.is_some());
+        if self.node.spi_in_use(spi_c)
+            || self
+                .pending
+                .iter()
+                .any(|(k, p)| Some(k) != replaced.as_ref() && p.spi_sa_c == spi_c)
+        {
             return Err(Refusal::new(
                 Conflict,
                 "spi-collision",
                 format!("SPI_SA_C {spi_c:#010x} is in use"),
             ));
         }
-        if self.tokens.len() + self.pending.len() >= self.cfg.max_tokens {
+        if self.tokens.len() + others >= self.cfg.max_tokens {
             return Err(Refusal::new(
                 ServiceUnavailable,
                 "store-full",
                 "token store full",
             ));
         }
-        if self.pending.len() >= max_pending {
+        if others >= max_pending {
             *self.stats.edhoc_failed.entry("pending-full").or_default() += 1;
             return Err(Refusal::new(
                 ServiceUnavailable,
@@ -683,14 +723,16 @@ impl ResourceServer {
                 "too many EDHOC exchanges in progress",
             ));
         }
-        // C_R: one byte, unique among the pending exchanges.
-        let c_r = loop {
-            let raw: u8 = self.rng.random();
-            if let Some(enc) = edhoc::conn_id_cbor(&[raw]) {
-                if !self.pending.contains_key(&enc) {
-                    break (raw, enc);
-                }
-            }
+        // C_R: one byte, unique among the pending exchanges (the replaced one
+        // included: it stays until this one is set up).
+        let start: u8 = self.rng.random();
+        let Some(c_r) = free_c_r(start, |enc| self.pending.contains_key(enc)) else {
+            *self.stats.edhoc_failed.entry("pending-full").or_default() += 1;
+            return Err(Refusal::new(
+                ServiceUnavailable,
+                "edhoc-pending-full",
+                "no free C_R",
+            ));
         };
         let lakers_rng = StdRng::from_rng(&mut self.rng);
         let Some(cfg) = self.edhoc.as_ref() else {
@@ -698,15 +740,24 @@ impl ResourceServer {
         };
         let (wait, message_2) =
             edhoc::respond(lakers_rng, &cfg.key, message_1, &[c_r.0]).map_err(|e| {
-                *self.stats.edhoc_failed.entry("message-1").or_default() += 1;
-                Refusal::edhoc(BadRequest, "edhoc-message-1", e.to_string())
+                let (counted, reason) = match e {
+                    edhoc::EdhocError::Internal => ("internal", "edhoc-internal"),
+                    _ => ("message-1", "edhoc-message-1"),
+                };
+                *self.stats.edhoc_failed.entry(counted).or_default() += 1;
+                Refusal::edhoc(BadRequest, reason, e.to_string())
             })?;
+        if let Some(old) = replaced {
+            self.pending.remove(&old);
+            tracing::info!(%from, cti = %hex::encode(cti), c_r = %hex::encode(&old), "EDHOC exchange replaced by a new one for the same token");
+        }
         let esp = SocketAddr::new(from.ip(), upload.esp_udp_port.unwrap_or(NAT_T_PORT));
         tracing::info!(%from, cti = %hex::encode(cti), c_r = %hex::encode(&c_r.1), "token valid, EDHOC message_2 sent");
         self.pending.insert(
             c_r.1,
             PendingEdhoc {
                 wait,
+                failures: 0,
                 cti: cti.to_vec(),
                 entries,
                 exp,
@@ -727,7 +778,9 @@ impl ResourceServer {
 
     /// RFC 9528 Appendix A.2: C_R ‖ message_3 at the EDHOC resource. On
     /// success the SA pair is installed (seed = EDHOC_Exporter, draft
-    /// Appendix B.2) and returned; the exchange is consumed either way.
+    /// Appendix B.2) and returned. Only a request from the address that
+    /// posted message_1 reaches the exchange; see [`PendingEdhoc`] for when
+    /// a failure ends it.
     fn edhoc_message_3(
         &mut self,
         now: Now,
@@ -755,17 +808,38 @@ impl ResourceServer {
         let (c_r, message_3) = edhoc::parse_message_3_request(&req.payload)
             .map_err(|e| Refusal::edhoc(BadRequest, "edhoc-framing", e.to_string()))?;
         self.expire_pending(now.mono);
-        let p = self.pending.remove(c_r).ok_or_else(|| {
+        let unknown = || {
             Refusal::edhoc(
                 BadRequest,
                 "edhoc-unknown-c_r",
                 "no EDHOC exchange waits for message_3 with this C_R",
             )
-        })?;
-        let prk_out = p
-            .wait
-            .process_message_3(message_3, &p.client)
-            .map_err(|e| Refusal::edhoc(BadRequest, "edhoc-message-3", e.to_string()))?;
+        };
+        let pending = self.pending.get_mut(c_r).ok_or_else(unknown)?;
+        // C_R is one byte and travels in the clear: only the address that
+        // posted message_1 may touch the exchange.
+        if pending.from != from {
+            return Err(Refusal::edhoc(
+                BadRequest,
+                "edhoc-wrong-peer",
+                "no EDHOC exchange waits for message_3 with this C_R from this address",
+            ));
+        }
+        let prk_out = match pending.wait.process_message_3(message_3, &pending.client) {
+            Ok(prk_out) => prk_out,
+            Err(e) => {
+                pending.failures = pending.failures.saturating_add(1);
+                if pending.wait.is_spent() || pending.failures >= MAX_MESSAGE_3_FAILURES {
+                    self.pending.remove(c_r);
+                }
+                let reason = match e {
+                    edhoc::EdhocError::Internal => "edhoc-internal",
+                    _ => "edhoc-message-3",
+                };
+                return Err(Refusal::edhoc(BadRequest, reason, e.to_string()));
+            }
+        };
+        let p = self.pending.remove(c_r).ok_or_else(unknown)?;
         if p.exp <= now.unix {
             return Err(Refusal::new(
                 Unauthorized,
@@ -943,6 +1017,18 @@ impl ResourceServer {
     }
 }
 
+/// A one-byte C_R (its byte and CBOR encoding) that `taken` does not hold:
+/// the first free one from `start` on, wrapping around; `None` if all 256
+/// are taken. Bounded whatever `max_pending` is.
+fn free_c_r(start: u8, taken: impl Fn(&[u8]) -> bool) -> Option<(u8, Vec<u8>)> {
+    (0..=255u8).find_map(|i| {
+        let raw = start.wrapping_add(i);
+        edhoc::conn_id_cbor(&[raw])
+            .filter(|enc| !taken(enc))
+            .map(|enc| (raw, enc))
+    })
+}
+
 fn created() -> Response {
     Response {
         code: ResponseCode::Created,
@@ -1019,5 +1105,29 @@ impl Host for ResourceServer {
                 tracing::info!(cti = %hex::encode(&cti), "token expired and forgotten");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn c_r_allocation_ends_when_every_value_is_taken() {
+        let mut taken: HashSet<Vec<u8>> = HashSet::new();
+        for start in [0u8, 7, 255] {
+            taken.clear();
+            for _ in 0..256 {
+                let (raw, enc) = free_c_r(start, |e| taken.contains(e)).unwrap();
+                assert_eq!(edhoc::conn_id_cbor(&[raw]).unwrap(), enc);
+                assert!(taken.insert(enc));
+            }
+            assert_eq!(free_c_r(start, |e| taken.contains(e)), None);
+        }
+        // One left: found from any start.
+        let last = taken.iter().next().unwrap().clone();
+        taken.remove(&last);
+        assert_eq!(free_c_r(200, |e| taken.contains(e)).unwrap().1, last);
     }
 }
