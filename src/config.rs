@@ -727,5 +727,8 @@ alg = "A128GCM"
         ClientToml::load(&dir.join("client.toml"))
             .map(|_| ())
             .unwrap();
+        ClientToml::load(&dir.join("client-edhoc.toml"))
+            .map(|_| ())
+            .unwrap();
     }
 }
