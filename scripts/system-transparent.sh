@@ -5,7 +5,7 @@
 # coap-server on host B. A capture on B's veth checks what crossed the wire.
 #
 #   scripts/system-transparent.sh transport   ESP-in-UDP, transport mode
-#   scripts/system-transparent.sh tunnel      ESP-in-UDP, tunnel mode
+#   scripts/system-transparent.sh tunnel      ESP-in-UDP, tunnel mode, ESN
 #   scripts/system-transparent.sh esp-raw     ESP over raw IP (protocol 50), transport mode
 #   scripts/system-transparent.sh ah          AH over raw IP, transport mode
 #
@@ -52,6 +52,7 @@ gw_conf() { # host role local_ip peer_ip
             local inner_me inner_peer
             if [ "$role" = client ]; then inner_me=10.1.0.1; inner_peer=10.2.0.1; else inner_me=10.2.0.1; inner_peer=10.1.0.1; fi
             echo 'protocol = "esp"'; echo 'alg = "A128GCM"'; echo 'encap = "udp"'; echo 'mode = "tunnel"'
+            echo 'esn = true'; echo 'replay_window = 1024'   # RFC 4304 end to end
             echo "tunnel_local = \"$me\""; echo "tunnel_remote = \"$peer\""
             echo "[[pair.selector]]"
             echo "local = \"$inner_me/32\""; echo "remote = \"$inner_peer/32\""

@@ -87,6 +87,15 @@ pub struct PairToml {
     pub peer: SocketAddr,
     /// Hard lifetime in seconds.
     pub lifetime: Option<u64>,
+    /// Hard lifetime in payload bytes (ESP only).
+    pub lifetime_bytes: Option<u64>,
+    /// Hard lifetime in packets (ESP only).
+    pub lifetime_packets: Option<u64>,
+    /// 64-bit extended sequence numbers, RFC 4304 (ESP only; both ends must agree).
+    #[serde(default)]
+    pub esn: bool,
+    /// Anti-replay window in packets, 32–65536 (default 64).
+    pub replay_window: Option<u32>,
     #[serde(default)]
     pub selector: Vec<SelectorToml>,
 }
@@ -379,7 +388,27 @@ impl GatewayToml {
                 protocol,
                 mode,
                 peer: p.peer,
-                lifetime: p.lifetime.map(Duration::from_secs),
+                options: {
+                    let window = p.replay_window.unwrap_or(64);
+                    if !(32..=65_536).contains(&window) {
+                        return Err(err(file, k("replay_window"), format!("{window}: use 32 to 65536 packets")));
+                    }
+                    if matches!(protocol, Protocol::Ah)
+                        && (p.esn || p.lifetime_bytes.is_some() || p.lifetime_packets.is_some())
+                    {
+                        return Err(err(file, k("protocol"), "AH takes `lifetime` and `replay_window`, not esn or byte/packet lifetimes"));
+                    }
+                    ipsec_gw::SaOptions {
+                        esn: p.esn,
+                        replay_window: window,
+                        lifetime: ipsec_gw::SaLifetime {
+                            hard_time: p.lifetime.map(Duration::from_secs),
+                            hard_bytes: p.lifetime_bytes,
+                            hard_packets: p.lifetime_packets,
+                            ..ipsec_gw::SaLifetime::default()
+                        },
+                    }
+                },
                 selectors,
             });
         }

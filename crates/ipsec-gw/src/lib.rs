@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ipsec_dp::ah::{AhDrop, AhInbound, AhKey, AhOutbound};
 use ipsec_dp::consts::{IPPROTO_AH, IPPROTO_ESP, NAT_T_PORT};
@@ -30,6 +30,7 @@ use ipsec_dp::mode::{
     TunnelConfig, UnprotectError,
 };
 use ipsec_dp::sa::{InboundSa, OutboundSa};
+pub use ipsec_dp::sa::{SaLifetime, SaOptions};
 use ipsec_dp::sad::Sad;
 use ipsec_dp::spd::{Action, Direction, SaRef, Selector, Spd};
 use ipsec_dp::suite::EspSuite;
@@ -80,8 +81,9 @@ pub struct PairConfig {
     /// Raw ESP/AH go to the protected packet's (transport) or the tunnel's
     /// (tunnel mode) destination.
     pub peer: SocketAddr,
-    /// Hard lifetime.
-    pub lifetime: Option<Duration>,
+    /// SA options: ESN (ESP only), replay window, hard lifetimes in time,
+    /// bytes and packets (AH: time and window only).
+    pub options: SaOptions,
     /// Traffic this pair protects, from this gateway's point of view
     /// (local = this side). Installed as PROTECT for both directions.
     pub selectors: Vec<Selector>,
@@ -457,9 +459,9 @@ impl Gateway {
                     Role::Client => (c, rs),
                     Role::Server => (rs, c),
                 };
-                let inbound = InboundSa::new(spi_in, k_in, now, cfg.lifetime)
+                let inbound = InboundSa::with_options(spi_in, k_in, now, cfg.options)
                     .map_err(|e| err(e.to_string()))?;
-                let outbound = OutboundSa::new(spi_out, k_out, now, cfg.lifetime)
+                let outbound = OutboundSa::with_options(spi_out, k_out, now, cfg.options)
                     .map_err(|e| err(e.to_string()))?;
                 inb.esp_in
                     .insert_inbound(inbound)
@@ -471,15 +473,23 @@ impl Gateway {
                 OutSa::Esp(outbound, encap)
             }
             Protocol::Ah => {
+                let o = cfg.options;
+                let l = o.lifetime;
+                if o.esn || l.hard_bytes.is_some() || l.hard_packets.is_some() {
+                    return Err(err(
+                        "AH supports a time lifetime and a replay window, not ESN or byte/packet lifetimes".into(),
+                    ));
+                }
                 let (c, rs) =
                     derive_ah_pair(&cfg.seed, cfg.spi_sa_c, cfg.spi_sa_rs).map_err(err)?;
                 let (k_out, k_in) = match cfg.role {
                     Role::Client => (c, rs),
                     Role::Server => (rs, c),
                 };
-                let inbound = AhInbound::new(spi_in, k_in, now, cfg.lifetime)
-                    .map_err(|e| err(e.to_string()))?;
-                let outbound = AhOutbound::new(spi_out, k_out, now, cfg.lifetime)
+                let inbound = AhInbound::new(spi_in, k_in, now, l.hard_time)
+                    .map_err(|e| err(e.to_string()))?
+                    .with_replay_window(o.replay_window);
+                let outbound = AhOutbound::new(spi_out, k_out, now, l.hard_time)
                     .map_err(|e| err(e.to_string()))?;
                 inb.ah_in.insert(
                     spi_in,

@@ -83,7 +83,7 @@ fn pair(role: Role, protocol: Protocol, mode: Mode, selectors: Vec<Selector>) ->
         protocol,
         mode,
         peer,
-        lifetime: None,
+        options: ipsec_gw::SaOptions::default(),
         selectors,
     }
 }
@@ -660,4 +660,72 @@ proptest::proptest! {
             o => proptest::prop_assert!(false, "{:?}", o),
         }
     }
+}
+
+#[test]
+fn esn_pairs_carry_traffic_and_a_hard_packet_lifetime_ends_the_sa() {
+    let now = Instant::now();
+    let opts = ipsec_gw::SaOptions {
+        esn: true,
+        replay_window: 1024,
+        lifetime: ipsec_gw::SaLifetime {
+            hard_packets: Some(2),
+            ..ipsec_gw::SaLifetime::default()
+        },
+    };
+    let (mut a, mut b) = (Gateway::new(), Gateway::new());
+    let mut pa = pair(
+        Role::Client,
+        CCM_UDP,
+        Mode::Transport,
+        vec![coap_selector(A, B)],
+    );
+    pa.options = opts;
+    let mut pb = pair(
+        Role::Server,
+        CCM_UDP,
+        Mode::Transport,
+        vec![coap_selector(B, A)],
+    );
+    pb.options = opts;
+    a.add_pair(now, pa).unwrap();
+    b.add_pair(now, pb).unwrap();
+    let pkt = udp4(A, B, 40000, 5683, b"esn");
+    let mut wire = vec![0u8; 2048];
+    let mut tun = vec![0u8; 2048];
+    for _ in 0..2 {
+        let Output::Udp { len, .. } = a.from_tun(now, &pkt, &mut wire) else {
+            panic!("not sent")
+        };
+        let got = b.from_udp(
+            now,
+            SocketAddr::new(ip(A), 4500),
+            ip(B),
+            &mut wire[..len],
+            &mut tun,
+        );
+        assert!(
+            matches!(got, Output::Tun { .. }),
+            "{got:?} {:?}",
+            b.counters()
+        );
+    }
+    // The third packet exceeds the hard packet lifetime: refused, counted.
+    assert_eq!(
+        a.from_tun(now, &pkt, &mut wire),
+        Output::Dropped(Drop::Protect)
+    );
+}
+
+#[test]
+fn ah_refuses_options_it_does_not_have() {
+    let now = Instant::now();
+    let mut p = pair(
+        Role::Client,
+        Protocol::Ah,
+        Mode::Transport,
+        vec![coap_selector(A, B)],
+    );
+    p.options.esn = true;
+    assert!(Gateway::new().add_pair(now, p).is_err());
 }

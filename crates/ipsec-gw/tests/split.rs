@@ -62,7 +62,7 @@ fn pair(role: Role, local: &str, remote: &str, peer: &str) -> PairConfig {
             remote: ip(remote),
         },
         peer: SocketAddr::new(ip(peer), 4500),
-        lifetime: None,
+        options: ipsec_gw::SaOptions::default(),
         selectors: vec![Selector::between(
             AddrSelector::host(ip(if role == Role::Client {
                 "10.1.0.1"
