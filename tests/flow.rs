@@ -1038,3 +1038,46 @@ fn a_lost_session_fetches_a_new_token() {
     );
     assert_eq!(w.as_.issuer_stats().issued, 2);
 }
+
+#[test]
+fn concurrent_accesses_to_one_rs_share_one_token() {
+    let mut w = world();
+    let a = w.c.start(w.now, w.access(Method::Get, "/temp", b"", true));
+    let b = w.c.start(w.now, w.access(Method::Put, "/led", b"on", true));
+    w.pump();
+    let mut done = std::collections::HashMap::new();
+    while let Some((id, r)) = w.c.poll_done() {
+        done.insert(id, r.unwrap());
+    }
+    assert_eq!(done[&a].response.code, ResponseCode::Content);
+    assert_eq!(done[&b].response.code, ResponseCode::Changed);
+    assert!(
+        done[&b].steps.iter().all(|s| s.name == "resource request"),
+        "the second access waited and reused the session: {:?}",
+        done[&b].steps
+    );
+    assert_eq!(w.as_.issuer_stats().issued, 1, "one token");
+    assert_eq!(w.rs_state(), (1, 1), "one SA pair at the RS");
+    assert_eq!(w.c.node_ref().pair_count(), 2, "AS pair + one RS pair at C");
+}
+
+#[test]
+fn a_waiting_access_tries_on_its_own_when_the_first_acquisition_fails() {
+    let mut w = world();
+    // The first access asks for an audience the AS does not know: refused.
+    let mut bad = w.access(Method::Get, "/temp", b"", false);
+    bad.audience = Some("nobody".into());
+    let a = w.c.start(w.now, bad);
+    let b = w.c.start(w.now, w.access(Method::Get, "/temp", b"", false));
+    w.pump();
+    let mut done = std::collections::HashMap::new();
+    while let Some((id, r)) = w.c.poll_done() {
+        done.insert(id, r);
+    }
+    assert!(done[&a].is_err());
+    assert_eq!(
+        done[&b].as_ref().unwrap().response.code,
+        ResponseCode::Content
+    );
+    assert_eq!(w.as_.issuer_stats().issued, 1);
+}

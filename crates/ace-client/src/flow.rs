@@ -124,6 +124,24 @@ enum State {
         pair: PairId,
         reused: bool,
     },
+    /// Another access to the same RS is getting a token: this one waits for
+    /// its session instead of fetching a second token (which would replace
+    /// the first access's SA pair while it is in use).
+    Waiting,
+}
+
+impl State {
+    /// Getting a token or setting its SA pair up.
+    fn acquiring(&self) -> bool {
+        matches!(
+            self,
+            State::Probing
+                | State::RequestingToken { .. }
+                | State::PostingToken { .. }
+                | State::PostingTokenEdhoc(_)
+                | State::SendingMessage3 { .. }
+        )
+    }
 }
 
 /// What C keeps between message_1 and message_2.
@@ -251,21 +269,7 @@ impl ClientHost {
     pub fn start(&mut self, now: Now, access: Access) -> OpId {
         let id = OpId(self.next_op);
         self.next_op += 1;
-        let session = self
-            .sessions
-            .get(&access.rs)
-            .filter(|s| s.exp_unix > now.unix)
-            .map(|s| s.pair);
-        let state = match session {
-            Some(pair) => State::Requesting { pair, reused: true },
-            None => match access.audience.clone() {
-                Some(audience) => State::RequestingToken {
-                    audience,
-                    attempts: 0,
-                },
-                None => State::Probing,
-            },
-        };
+        let state = self.first_state(now, &access);
         self.ops.insert(
             id,
             Op {
@@ -276,6 +280,59 @@ impl ClientHost {
         );
         self.enter(now, id);
         id
+    }
+
+    /// Where an access to `access.rs` begins: on the live session, waiting
+    /// for another access's token acquisition, or with its own.
+    fn first_state(&self, now: Now, access: &Access) -> State {
+        let session = self
+            .sessions
+            .get(&access.rs)
+            .filter(|s| s.exp_unix > now.unix)
+            .map(|s| s.pair);
+        if let Some(pair) = session {
+            return State::Requesting { pair, reused: true };
+        }
+        if self
+            .ops
+            .values()
+            .any(|o| o.access.rs == access.rs && o.state.acquiring())
+        {
+            return State::Waiting;
+        }
+        match access.audience.clone() {
+            Some(audience) => State::RequestingToken {
+                audience,
+                attempts: 0,
+            },
+            None => State::Probing,
+        }
+    }
+
+    /// Resumes waiting accesses whose RS is no longer being acquired: on the
+    /// new session, or (the acquisition failed) with their own attempt — one
+    /// at a time per RS.
+    fn wake_waiting(&mut self, now: Now) {
+        let mut waiting: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, o)| matches!(o.state, State::Waiting))
+            .map(|(id, _)| *id)
+            .collect();
+        waiting.sort_by_key(|id| id.0);
+        for id in waiting {
+            let Some(access) = self.ops.get(&id).map(|o| o.access.clone()) else {
+                continue;
+            };
+            let state = self.first_state(now, &access);
+            if matches!(state, State::Waiting) {
+                continue;
+            }
+            if let Some(op) = self.ops.get_mut(&id) {
+                op.state = state;
+            }
+            self.enter(now, id);
+        }
     }
 
     /// Finished accesses.
@@ -310,6 +367,7 @@ impl ClientHost {
             State::PostingToken { .. }
             | State::PostingTokenEdhoc(_)
             | State::SendingMessage3 { .. } => return, // sent by the response handlers
+            State::Waiting => return, // resumed by `wake_waiting`
             State::Requesting { pair, .. } => (
                 Peer::Secure {
                     pair: *pair,
@@ -521,6 +579,8 @@ impl ClientHost {
                 );
                 self.finish(id, Ok(resp));
             }
+            // A waiting access has nothing in flight.
+            State::Waiting => {}
         }
     }
 
@@ -1099,5 +1159,6 @@ impl Host for ClientHost {
                 self.sessions.retain(|_, s| s.pair != pair);
             }
         }
+        self.wake_waiting(now);
     }
 }
