@@ -695,7 +695,7 @@ fn max_pending_is_clamped_so_c_r_allocation_always_ends() {
     s.max_pending = 1000;
     let w = world_with(s);
     assert_eq!(w.rs.edhoc_max_pending(), Some(ace_rs::MAX_PENDING_LIMIT));
-    assert!(ace_rs::MAX_PENDING_LIMIT < 256);
+    const { assert!(ace_rs::MAX_PENDING_LIMIT < 256) };
 }
 
 #[test]
