@@ -32,7 +32,7 @@ use ace_core::cnf::{Cnf, Kmp};
 use ace_core::cwt::{decrypt_token, Claims, TokenKey};
 use ace_core::edhoc::{self, PublicKey, ResponderWaitM3, StaticKey};
 use ace_core::hints::AsCreationHints;
-use ace_core::ipsec::{Mode, SecProtocol};
+use ace_core::ipsec::{IpsecParams, Mode, SecProtocol};
 use ace_core::labels::content_format::{CID_EDHOC_CBOR_SEQ, EDHOC_CBOR_SEQ};
 use ace_core::labels::edhoc::WELL_KNOWN_PATH;
 use ace_core::scope::Scope;
@@ -533,32 +533,14 @@ impl ResourceServer {
                 "only Direct Provisioning is supported by this RS",
             ));
         }
-        if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
-            return Err(Refusal::new(
-                BadRequest,
-                "sa-unsupported",
-                "this RS supports ESP in transport mode",
-            ));
-        }
-        let (Some(spi_c), Some(spi_rs), Some(alg), Some(seed)) = (
-            ipsec.spi_sa_c,
-            ipsec.spi_sa_rs,
-            ipsec.alg,
-            ipsec.seed.as_ref(),
-        ) else {
+        let (spi_c, spi_rs, suite) = esp_transport_sa(ipsec)?;
+        let Some(seed) = ipsec.seed.as_ref() else {
             return Err(Refusal::new(
                 BadRequest,
                 "dp-incomplete",
                 "Direct Provisioning needs SPI_SA_C, SPI_SA_RS, alg and seed",
             ));
         };
-        let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| {
-            Refusal::new(
-                BadRequest,
-                "alg-unsupported",
-                format!("alg {alg} is not supported"),
-            )
-        })?;
         // draft §2.1: a colliding SPI_SA_C is an error and nothing is set up.
         if self.node.spi_in_use(spi_c) {
             return Err(Refusal::new(
@@ -646,32 +628,14 @@ impl ResourceServer {
         let ipsec = cnf.ipsec.as_ref().ok_or_else(|| {
             Refusal::new(BadRequest, "no-ipsec", "cnf carries no ipsec structure")
         })?;
-        if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
-            return Err(Refusal::new(
-                BadRequest,
-                "sa-unsupported",
-                "this RS supports ESP in transport mode",
-            ));
-        }
-        let (Some(spi_c), Some(spi_rs), Some(alg), None) = (
-            ipsec.spi_sa_c,
-            ipsec.spi_sa_rs,
-            ipsec.alg,
-            ipsec.seed.as_ref(),
-        ) else {
+        let (spi_c, spi_rs, suite) = esp_transport_sa(ipsec)?;
+        if ipsec.seed.is_some() {
             return Err(Refusal::new(
                 BadRequest,
                 "edhoc-ipsec",
                 "an EDHOC token carries SPI_SA_C, SPI_SA_RS and alg, and no seed (draft Appendix B.1)",
             ));
-        };
-        let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| {
-            Refusal::new(
-                BadRequest,
-                "alg-unsupported",
-                format!("alg {alg} is not supported"),
-            )
-        })?;
+        }
         let client = cnf
             .cose_key
             .as_ref()
@@ -1027,6 +991,36 @@ fn free_c_r(start: u8, taken: impl Fn(&[u8]) -> bool) -> Option<(u8, Vec<u8>)> {
             .filter(|enc| !taken(enc))
             .map(|enc| (raw, enc))
     })
+}
+
+/// The SA part of a token's `ipsec` structure that both set-up methods share
+/// (draft §2.1): ESP in transport mode, both SPIs, and an `alg` this RS can
+/// run. The seed rule differs per method and is the caller's.
+fn esp_transport_sa(ipsec: &IpsecParams) -> Result<(u32, u32, EspSuite), Refusal> {
+    use ResponseCode::BadRequest;
+    if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
+        return Err(Refusal::new(
+            BadRequest,
+            "sa-unsupported",
+            "this RS supports ESP in transport mode",
+        ));
+    }
+    let (Some(spi_c), Some(spi_rs), Some(alg)) = (ipsec.spi_sa_c, ipsec.spi_sa_rs, ipsec.alg)
+    else {
+        return Err(Refusal::new(
+            BadRequest,
+            "sa-incomplete",
+            "the ipsec structure needs SPI_SA_C, SPI_SA_RS and alg",
+        ));
+    };
+    let suite = EspSuite::from_cose_alg(alg).ok_or_else(|| {
+        Refusal::new(
+            BadRequest,
+            "alg-unsupported",
+            format!("alg {alg} is not supported"),
+        )
+    })?;
+    Ok((spi_c, spi_rs, suite))
 }
 
 fn created() -> Response {
