@@ -344,7 +344,7 @@ impl TunToNet {
                 }
             }
             // The outbound half only sends; a drop is counted by the core.
-            Output::Tun { .. } | Output::Dropped(_) => {}
+            Output::Tun { .. } | Output::Answer { .. } | Output::NotOwned | Output::Dropped(_) => {}
         }
     }
 

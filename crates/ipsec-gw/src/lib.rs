@@ -14,80 +14,44 @@
 //! [`Outbound`] half owns the outbound SAs and the SPD, the [`Inbound`] half
 //! the SAD and a copy of the SPD; nothing is shared between them but the
 //! NAT rebindings the driver passes on.
+//!
+//! Pairs can come and go while the halves run: a [`SplitPair`] has one part
+//! per half ([`Outbound::install`], [`Inbound::install`], and `remove` by
+//! [`SaRef`]). That is how SA pairs set up by access tokens reach the data
+//! path: the ACE node hands its SAs over ([`SplitPair::from_esp_sas`]).
+//! When the ESP-in-UDP socket is shared with such a node,
+//! [`Inbound::pass_unowned`] makes the inbound half return what it does not
+//! own ([`Output::NotOwned`]: an SPI it has no SA for, IKE, keepalives)
+//! instead of dropping it, and an [`InboundFilter`] may look into what it
+//! delivers ([`Inbound::from_udp_filtered`]).
+
+mod filter;
+mod pair;
+
+pub use filter::{InboundFilter, NoFilter, Verdict};
+pub use pair::{InboundPart, Mode, OutboundPart, PairConfig, Protocol, Role, SplitPair};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use ipsec_dp::ah::{AhDrop, AhInbound, AhKey, AhOutbound};
+use ipsec_dp::ah::AhDrop;
 use ipsec_dp::consts::{IPPROTO_AH, IPPROTO_ESP, NAT_T_PORT};
 use ipsec_dp::encap::{classify, Classified};
 use ipsec_dp::error::{DropReason, EncapError};
 use ipsec_dp::ip::IpPacket;
-use ipsec_dp::kdf::{derive_dp_sa_pair, prf_plus};
 use ipsec_dp::mode::{
     transport_protect, transport_unprotect, tunnel_protect, tunnel_unprotect, EspEncap, Received,
-    TunnelConfig, UnprotectError,
+    UnprotectError,
 };
-use ipsec_dp::sa::{InboundSa, OutboundSa};
 pub use ipsec_dp::sa::{SaLifetime, SaOptions};
 use ipsec_dp::sad::Sad;
-use ipsec_dp::spd::{Action, Direction, SaRef, Selector, Spd};
-use ipsec_dp::suite::EspSuite;
+pub use ipsec_dp::spd::SaRef;
+use ipsec_dp::spd::{Action, Direction, Spd};
 /// The seed's wrapper in [`PairConfig`], re-exported for drivers.
 pub use zeroize::Zeroizing;
 
-/// IPsec mode of an SA pair (RFC 4301 §4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Transport,
-    /// Tunnel between these outer endpoints (the profile's IP_C / IP_RS).
-    Tunnel {
-        local: IpAddr,
-        remote: IpAddr,
-    },
-}
-
-/// Security protocol and how it reaches the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocol {
-    /// ESP in UDP (RFC 3948) to the peer's port, or raw IP protocol 50.
-    Esp { suite: EspSuite, encap: EspEncap },
-    /// AH with HMAC-SHA-256-128 (RFC 4302, RFC 4868): raw IP protocol 51 only.
-    Ah,
-}
-
-/// Which side of the pair this gateway is (draft §2.1: SA-C carries C → RS).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Client,
-    Server,
-}
-
-/// An SA pair between this gateway and one peer, keyed like a Direct
-/// Provisioning token: SPIs and a seed (`docs/profile.md` §3).
-pub struct PairConfig {
-    pub name: String,
-    pub role: Role,
-    pub spi_sa_c: u32,
-    pub spi_sa_rs: u32,
-    /// Wiped when the configuration is dropped.
-    pub seed: Zeroizing<Vec<u8>>,
-    pub protocol: Protocol,
-    pub mode: Mode,
-    /// The peer's address on the wire. ESP-in-UDP sends to it, address and
-    /// port (port 0: 4500), whatever the packet's destination or the
-    /// tunnel's remote end: with a NAT in between it is the NAT's address.
-    /// Raw ESP/AH go to the protected packet's (transport) or the tunnel's
-    /// (tunnel mode) destination.
-    pub peer: SocketAddr,
-    /// SA options: ESN (ESP only), replay window, hard lifetimes in time,
-    /// bytes and packets (AH: time and window only).
-    pub options: SaOptions,
-    /// Traffic this pair protects, from this gateway's point of view
-    /// (local = this side). Installed as PROTECT for both directions.
-    pub selectors: Vec<Selector>,
-}
+use pair::{AhIn, InSa, OutSa, OutState};
 
 /// Why a packet was not passed on; the counter label is [`Drop::as_str`].
 ///
@@ -155,6 +119,13 @@ pub enum Drop {
     TooLong,
     #[error("the inbound SPD check failed (RFC 4301 §5.2)")]
     Policy,
+    /// The inbound filter refused the packet, for this reason.
+    #[error("refused by the inbound filter ({0})")]
+    Filtered(&'static str),
+    /// A filter's answer could not leave over the pair its request came on
+    /// (the pair is gone, or the SPD names another one for it).
+    #[error("answer without its SA pair")]
+    Answer,
 }
 
 impl Drop {
@@ -184,6 +155,8 @@ impl Drop {
             Drop::Ecn => "ecn",
             Drop::TooLong => "too-long",
             Drop::Policy => "inbound-policy",
+            Drop::Filtered(reason) => reason,
+            Drop::Answer => "answer-refused",
         }
     }
 
@@ -253,6 +226,14 @@ pub enum Output {
     },
     /// Write `out[..len]`, an IP packet, to the TUN device.
     Tun { len: usize },
+    /// The inbound filter answered instead of delivering: `out[..len]` is
+    /// an IP packet to protect with the outbound SA of `sa_ref` (the pair
+    /// the request came on), see [`Outbound::answer`].
+    Answer { sa_ref: SaRef, len: usize },
+    /// ESP-in-UDP this gateway does not own (an SPI it has no SA for, IKE,
+    /// a keepalive) on a socket it shares ([`Inbound::pass_unowned`]): the
+    /// datagram is untouched, for the socket's other user. Counted.
+    NotOwned,
     /// Nothing to send; counted.
     Dropped(Drop),
 }
@@ -264,25 +245,11 @@ pub struct GwCounters {
     pub protected_bytes: u64,
     pub delivered: u64,
     pub delivered_bytes: u64,
+    /// Packets the inbound filter answered instead of delivering.
+    pub answered: u64,
+    /// Datagrams passed on to the shared socket's other user.
+    pub not_owned: u64,
     pub drops: BTreeMap<&'static str, u64>,
-}
-
-enum OutSa {
-    Esp(OutboundSa, EspEncap),
-    Ah(AhOutbound),
-}
-
-struct OutState {
-    sa: OutSa,
-    tunnel: Option<TunnelConfig>,
-    peer: SocketAddr,
-    name: String,
-}
-
-struct AhIn {
-    sa: AhInbound,
-    sa_ref: SaRef,
-    tunnel: bool,
 }
 
 /// Why a pair could not be installed.
@@ -315,6 +282,9 @@ pub struct Inbound {
     /// Rebindings not yet taken by the driver, the latest per pair (at
     /// most one entry per pair, however long the driver waits).
     peer_updates: HashMap<SaRef, SocketAddr>,
+    /// The socket is shared: return what this half does not own
+    /// ([`Output::NotOwned`]) instead of dropping it.
+    pass_unowned: bool,
     counters: GwCounters,
 }
 
@@ -336,18 +306,6 @@ impl Default for Gateway {
     }
 }
 
-/// AH keys (HMAC-SHA-256, 32 bytes each) from a seed, as the DP derivation:
-/// `prf+(seed, SPI_SA_C | SPI_SA_RS)`, SA-C's key first.
-fn derive_ah_pair(seed: &[u8], spi_c: u32, spi_rs: u32) -> Result<(AhKey, AhKey), String> {
-    let mut s = [0u8; 8];
-    s[..4].copy_from_slice(&spi_c.to_be_bytes());
-    s[4..].copy_from_slice(&spi_rs.to_be_bytes());
-    let km = prf_plus(seed, &s, 64).map_err(|e| e.to_string())?;
-    let c = AhKey::new(&km[..32]).map_err(|e| e.to_string())?;
-    let rs = AhKey::new(&km[32..]).map_err(|e| e.to_string())?;
-    Ok((c, rs))
-}
-
 impl GwCounters {
     /// Adds `other`'s counts to these.
     pub fn merge(&mut self, other: &GwCounters) {
@@ -355,6 +313,8 @@ impl GwCounters {
         self.protected_bytes += other.protected_bytes;
         self.delivered += other.delivered;
         self.delivered_bytes += other.delivered_bytes;
+        self.answered += other.answered;
+        self.not_owned += other.not_owned;
         for (k, v) in &other.drops {
             *self.drops.entry(k).or_default() += v;
         }
@@ -400,6 +360,7 @@ impl Gateway {
                 ah_in: HashMap::new(),
                 udp_peers: HashMap::new(),
                 peer_updates: HashMap::new(),
+                pass_unowned: false,
                 counters: GwCounters::default(),
             },
             spd_changed: false,
@@ -437,86 +398,34 @@ impl Gateway {
 
     /// Installs an SA pair and PROTECT policies for its selectors.
     pub fn add_pair(&mut self, now: Instant, cfg: PairConfig) -> Result<SaRef, GwError> {
-        let err = |e: String| GwError::Pair(cfg.name.clone(), e);
-        let (spi_out, spi_in) = match cfg.role {
-            Role::Client => (cfg.spi_sa_c, cfg.spi_sa_rs),
-            Role::Server => (cfg.spi_sa_rs, cfg.spi_sa_c),
-        };
-        let inb = &mut self.inbound;
-        if inb.esp_in.contains_spi(spi_in) || inb.ah_in.contains_key(&spi_in) {
-            return Err(err(format!("inbound SPI {spi_in:#010x} already in use")));
-        }
         let sa_ref = SaRef(self.next_ref);
-        let tunnel = match cfg.mode {
-            Mode::Transport => None,
-            Mode::Tunnel { local, remote } => Some(TunnelConfig::new(local, remote)),
-        };
-        let out = match cfg.protocol {
-            Protocol::Esp { suite, encap } => {
-                let (c, rs) = derive_dp_sa_pair(&cfg.seed, cfg.spi_sa_c, cfg.spi_sa_rs, suite)
-                    .map_err(|e| err(e.to_string()))?;
-                let (k_out, k_in) = match cfg.role {
-                    Role::Client => (c, rs),
-                    Role::Server => (rs, c),
-                };
-                let inbound = InboundSa::with_options(spi_in, k_in, now, cfg.options)
-                    .map_err(|e| err(e.to_string()))?;
-                let outbound = OutboundSa::with_options(spi_out, k_out, now, cfg.options)
-                    .map_err(|e| err(e.to_string()))?;
-                inb.esp_in
-                    .insert_inbound(inbound)
-                    .map_err(|e| err(e.to_string()))?;
-                inb.esp_in_info.insert(spi_in, (sa_ref, tunnel.is_some()));
-                if encap == EspEncap::Udp {
-                    inb.udp_peers.insert(sa_ref, cfg.peer);
-                }
-                OutSa::Esp(outbound, encap)
-            }
-            Protocol::Ah => {
-                let o = cfg.options;
-                let l = o.lifetime;
-                if o.esn || l.hard_bytes.is_some() || l.hard_packets.is_some() {
-                    return Err(err(
-                        "AH supports a time lifetime and a replay window, not ESN or byte/packet lifetimes".into(),
-                    ));
-                }
-                let (c, rs) =
-                    derive_ah_pair(&cfg.seed, cfg.spi_sa_c, cfg.spi_sa_rs).map_err(err)?;
-                let (k_out, k_in) = match cfg.role {
-                    Role::Client => (c, rs),
-                    Role::Server => (rs, c),
-                };
-                let inbound = AhInbound::new(spi_in, k_in, now, l.hard_time)
-                    .map_err(|e| err(e.to_string()))?
-                    .with_replay_window(o.replay_window);
-                let outbound = AhOutbound::new(spi_out, k_out, now, l.hard_time)
-                    .map_err(|e| err(e.to_string()))?;
-                inb.ah_in.insert(
-                    spi_in,
-                    AhIn {
-                        sa: inbound,
-                        sa_ref,
-                        tunnel: tunnel.is_some(),
-                    },
-                );
-                OutSa::Ah(outbound)
-            }
-        };
-        for sel in cfg.selectors {
-            self.outbound.spd.push_both(sel, Action::Protect(sa_ref));
-            inb.spd.push_both(sel, Action::Protect(sa_ref));
-        }
-        self.outbound.out.insert(
-            sa_ref,
-            OutState {
-                sa: out,
-                tunnel,
-                peer: cfg.peer,
-                name: cfg.name,
-            },
-        );
-        self.next_ref += 1;
+        let pair = SplitPair::from_config(now, sa_ref, cfg)?;
+        self.install(pair)?;
         Ok(sa_ref)
+    }
+
+    /// Installs a pair built elsewhere (its [`SaRef`] is the caller's and
+    /// must be free); nothing changes on error.
+    pub fn install(&mut self, pair: SplitPair) -> Result<(), GwError> {
+        self.sync_spd();
+        if self.outbound.out.contains_key(&pair.sa_ref) {
+            return Err(GwError::Pair(
+                pair.outbound.state.name.clone(),
+                format!("{:?} already in use", pair.sa_ref),
+            ));
+        }
+        self.inbound.install(pair.inbound)?;
+        self.outbound.install(pair.outbound);
+        self.next_ref = self.next_ref.max(pair.sa_ref.0.saturating_add(1));
+        Ok(())
+    }
+
+    /// Removes a pair (SAs and policies) from both halves.
+    pub fn remove(&mut self, sa_ref: SaRef) -> bool {
+        self.sync_spd();
+        let o = self.outbound.remove(sa_ref);
+        let i = self.inbound.remove(sa_ref);
+        o || i
     }
 
     /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
@@ -540,6 +449,16 @@ impl Gateway {
             self.outbound.set_peer(sa_ref, peer);
         }
         o
+    }
+
+    /// [`Outbound::answer`] on the outbound half.
+    pub fn answer(&mut self, now: Instant, sa_ref: SaRef, packet: &[u8], out: &mut [u8]) -> Output {
+        self.outbound.answer(now, sa_ref, packet, out)
+    }
+
+    /// [`Inbound::pass_unowned`] on the inbound half.
+    pub fn pass_unowned(&mut self, on: bool) {
+        self.inbound.pass_unowned(on);
     }
 
     /// A packet from a raw socket of protocol 50 or 51: the whole IPv4 packet
@@ -570,6 +489,21 @@ impl Outbound {
         }
     }
 
+    /// Installs the outbound part of a pair: its SA, and PROTECT policies
+    /// for its selectors after the existing ones.
+    pub fn install(&mut self, part: OutboundPart) {
+        for sel in &part.selectors {
+            self.spd.push_both(*sel, Action::Protect(part.sa_ref));
+        }
+        self.out.insert(part.sa_ref, part.state);
+    }
+
+    /// Removes a pair's outbound SA and its policies.
+    pub fn remove(&mut self, sa_ref: SaRef) -> bool {
+        self.spd.remove_sa(sa_ref);
+        self.out.remove(&sa_ref).is_some()
+    }
+
     /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
     pub fn from_tun(&mut self, now: Instant, packet: &[u8], out: &mut [u8]) -> Output {
         let Ok(ip) = IpPacket::parse(packet) else {
@@ -581,6 +515,27 @@ impl Outbound {
             Action::Discard => return self.counters.drop(Drop::Discard),
             Action::Bypass => return self.counters.drop(Drop::Bypass),
         };
+        self.protect(now, sa_ref, packet, out)
+    }
+
+    /// The inbound filter's answer to a request that came on `sa_ref`
+    /// ([`Output::Answer`]): protected with that pair's outbound SA, and
+    /// only if the SPD sends such a packet over the same pair (nothing
+    /// leaves on another SA, nothing leaves in clear).
+    pub fn answer(&mut self, now: Instant, sa_ref: SaRef, packet: &[u8], out: &mut [u8]) -> Output {
+        let Ok(ip) = IpPacket::parse(packet) else {
+            return self.counters.drop(Drop::BadPacket);
+        };
+        let same =
+            self.spd.match_packet(Direction::Outbound, &ip).action == Action::Protect(sa_ref);
+        if !same || !self.out.contains_key(&sa_ref) {
+            return self.counters.drop(Drop::Answer);
+        }
+        self.protect(now, sa_ref, packet, out)
+    }
+
+    /// Protects `packet` with the outbound SA of `sa_ref` (none: DISCARD).
+    fn protect(&mut self, now: Instant, sa_ref: SaRef, packet: &[u8], out: &mut [u8]) -> Output {
         let Some(st) = self.out.get_mut(&sa_ref) else {
             return self.counters.drop(Drop::Discard);
         };
@@ -633,6 +588,78 @@ impl Inbound {
         self.counters.count_drop(reason)
     }
 
+    /// Shares the ESP-in-UDP socket with another user (the ACE node): what
+    /// this half does not own — an SPI it has no SA for, IKE, NAT-keepalives
+    /// — comes back as [`Output::NotOwned`], untouched, instead of being
+    /// dropped. The SPI decides the owner: this half's SAD first, the other
+    /// user for the rest.
+    pub fn pass_unowned(&mut self, on: bool) {
+        self.pass_unowned = on;
+    }
+
+    /// Whether this half owns the inbound SPI `spi`.
+    pub fn owns_spi(&self, spi: u32) -> bool {
+        self.esp_in_info.contains_key(&spi) || self.ah_in.contains_key(&spi)
+    }
+
+    /// Installs the inbound part of a pair: its SA (the SPI must be free
+    /// here), and PROTECT policies for its selectors after the existing
+    /// ones. Nothing changes on error.
+    pub fn install(&mut self, part: InboundPart) -> Result<(), GwError> {
+        let name = format!("{:?}", part.sa_ref);
+        if self.owns_spi(part.spi) {
+            return Err(GwError::Pair(
+                name,
+                format!("inbound SPI {:#010x} already in use", part.spi),
+            ));
+        }
+        if self.esp_in_info.values().any(|(r, _)| *r == part.sa_ref)
+            || self.ah_in.values().any(|a| a.sa_ref == part.sa_ref)
+        {
+            return Err(GwError::Pair(name, "already installed".into()));
+        }
+        match part.sa {
+            InSa::Esp(sa) => {
+                self.esp_in
+                    .insert_inbound(sa)
+                    .map_err(|e| GwError::Pair(name, e.to_string()))?;
+                self.esp_in_info
+                    .insert(part.spi, (part.sa_ref, part.tunnel));
+            }
+            InSa::Ah(ah) => {
+                self.ah_in.insert(part.spi, ah);
+            }
+        }
+        if let Some(peer) = part.udp_peer {
+            self.udp_peers.insert(part.sa_ref, peer);
+        }
+        for sel in &part.selectors {
+            self.spd.push_both(*sel, Action::Protect(part.sa_ref));
+        }
+        Ok(())
+    }
+
+    /// Removes a pair's inbound SA, its policies and pending rebinding.
+    pub fn remove(&mut self, sa_ref: SaRef) -> bool {
+        let esp: Vec<u32> = self
+            .esp_in_info
+            .iter()
+            .filter(|(_, (r, _))| *r == sa_ref)
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in &esp {
+            self.esp_in.remove_inbound(*spi);
+            self.esp_in_info.remove(spi);
+        }
+        let before = self.ah_in.len();
+        self.ah_in.retain(|_, a| a.sa_ref != sa_ref);
+        let found = !esp.is_empty() || self.ah_in.len() != before;
+        self.udp_peers.remove(&sa_ref);
+        self.peer_updates.remove(&sa_ref);
+        self.spd.remove_sa(sa_ref);
+        found
+    }
+
     /// A NAT rebinding seen since the last call (the latest one of a pair;
     /// call until `None`): an ESP-in-UDP packet that was authenticated,
     /// passed the inbound SPD check and moved its SA's replay window
@@ -660,10 +687,37 @@ impl Inbound {
         datagram: &mut [u8],
         out: &mut [u8],
     ) -> Output {
+        self.from_udp_filtered(now, src, dst, datagram, out, None)
+    }
+
+    /// What the SPI-less kinds of datagram become: passed on to the
+    /// socket's other user, or dropped.
+    fn unowned(&mut self, why: Drop) -> Output {
+        if self.pass_unowned {
+            self.counters.not_owned += 1;
+            Output::NotOwned
+        } else {
+            self.counters.drop(why)
+        }
+    }
+
+    /// [`Inbound::from_udp`], and what passes the SPD check goes through
+    /// `filter` (if any) before it is delivered. `out` also receives the
+    /// filter's answer ([`Output::Answer`]), so give it room beyond the
+    /// request.
+    pub fn from_udp_filtered(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        dst: IpAddr,
+        datagram: &mut [u8],
+        out: &mut [u8],
+        filter: Option<&mut dyn InboundFilter>,
+    ) -> Output {
         let esp_len = match classify(datagram) {
             Ok(Classified::Esp(esp)) => esp.len(),
-            Ok(Classified::Keepalive) => return self.counters.drop(Drop::Keepalive),
-            Ok(Classified::Ike(_)) => return self.counters.drop(Drop::Ike),
+            Ok(Classified::Keepalive) => return self.unowned(Drop::Keepalive),
+            Ok(Classified::Ike(_)) => return self.unowned(Drop::Ike),
             Err(EncapError::Empty) => return self.counters.drop(Drop::EmptyDatagram),
             Err(_) => return self.counters.drop(Drop::NotIpsec),
         };
@@ -675,7 +729,7 @@ impl Inbound {
             return self.counters.drop(Drop::NotIpsec);
         };
         let Some(&(sa_ref, tunnel)) = self.esp_in_info.get(&spi) else {
-            return self.counters.drop(Drop::UnknownSpi);
+            return self.unowned(Drop::UnknownSpi);
         };
         let before = self.esp_highest(spi);
         let received = Received::Udp {
@@ -693,15 +747,16 @@ impl Inbound {
             Ok(u) => u,
             Err(e) => return self.open_failed(&e, "ESP-in-UDP not opened"),
         };
-        let o = self.deliver(sa_ref, out, u.len);
+        let o = self.deliver_filtered(sa_ref, out, u.len, filter);
         // NAT rebinding (RFC 3948 §3.5, RFC 7296 §2.23): answer where
-        // packets come from, but only packets that were delivered and are
-        // the newest the SA has seen: a replayed or reordered old packet
-        // from elsewhere moves nothing.
+        // packets come from, but only packets that passed the policy (and
+        // the filter: delivered or answered) and are the newest the SA has
+        // seen: a replayed or reordered old packet from elsewhere moves
+        // nothing.
         let newest = matches!(before, Some(b) if self
             .esp_highest(u.spi)
             .is_some_and(|a| a > b && a as u32 == u.seq));
-        if matches!(o, Output::Tun { .. }) && newest {
+        if matches!(o, Output::Tun { .. } | Output::Answer { .. }) && newest {
             if let Some(peer) = self.udp_peers.get_mut(&sa_ref) {
                 if *peer != src {
                     *peer = src;
@@ -768,7 +823,18 @@ impl Inbound {
 
     /// RFC 4301 §5.2 step 4: the decrypted packet must match a policy that
     /// names the SA it arrived on.
-    fn deliver(&mut self, sa_ref: SaRef, out: &[u8], len: usize) -> Output {
+    fn deliver(&mut self, sa_ref: SaRef, out: &mut [u8], len: usize) -> Output {
+        self.deliver_filtered(sa_ref, out, len, None)
+    }
+
+    /// [`Inbound::deliver`], then the filter (if any) decides.
+    fn deliver_filtered(
+        &mut self,
+        sa_ref: SaRef,
+        out: &mut [u8],
+        len: usize,
+        filter: Option<&mut dyn InboundFilter>,
+    ) -> Output {
         let Some(pkt) = out.get(..len) else {
             return self.counters.drop(Drop::BadPacket);
         };
@@ -779,9 +845,19 @@ impl Inbound {
         if !ok {
             return self.counters.drop(Drop::Policy);
         }
-        self.counters.delivered += 1;
-        self.counters.delivered_bytes += len as u64;
-        Output::Tun { len }
+        match filter.map_or(Verdict::Deliver, |f| f.check(sa_ref, out, len)) {
+            Verdict::Deliver => {
+                self.counters.delivered += 1;
+                self.counters.delivered_bytes += len as u64;
+                Output::Tun { len }
+            }
+            Verdict::Answer { len } if len <= out.len() => {
+                self.counters.answered += 1;
+                Output::Answer { sa_ref, len }
+            }
+            Verdict::Answer { .. } => self.counters.drop(Drop::TooLong),
+            Verdict::Refuse(reason) => self.counters.drop(Drop::Filtered(reason)),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! the other delivers, and a NAT rebinding seen inbound reaches the
 //! outbound half through the driver.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use ipsec_dp::mode::EspEncap;
@@ -11,40 +11,8 @@ use ipsec_dp::spd::{AddrSelector, Selector};
 use ipsec_dp::suite::EspSuite;
 use ipsec_gw::{Drop, Gateway, Mode, Output, PairConfig, Protocol, Role};
 
-const A: &str = "192.168.77.1";
-const B: &str = "192.168.77.2";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-/// An IPv4/UDP packet (checksums zero: the gateway does not look at them).
-fn udp4(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let (IpAddr::V4(s), IpAddr::V4(d)) = (ip(src), ip(dst)) else {
-        unreachable!()
-    };
-    let total = 28 + payload.len();
-    let mut p = vec![0u8; total];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&s.octets());
-    p[16..20].copy_from_slice(&d.octets());
-    let mut sum = 0u32;
-    for c in p[..20].chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    p[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    p[20..22].copy_from_slice(&sport.to_be_bytes());
-    p[22..24].copy_from_slice(&dport.to_be_bytes());
-    p[24..26].copy_from_slice(&((total - 20) as u16).to_be_bytes());
-    p[28..].copy_from_slice(payload);
-    p
-}
+mod common;
+use common::{ip, udp4, A, B};
 
 fn pair(role: Role, local: &str, remote: &str, peer: &str) -> PairConfig {
     PairConfig {
