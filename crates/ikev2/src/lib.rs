@@ -18,6 +18,9 @@
 //! - [`keys`]: SKEYSEED, the IKE SA keys (§2.14), Child SA KEYMAT (§2.17),
 //!   the rekeyed SKEYSEED (§2.18), key lengths per transform.
 //! - [`auth`]: the signed octets and the shared-key AUTH (§2.15).
+//! - [`crypto`]: D-H groups 19 and 31, the SK/SKF payload protection
+//!   (AES-GCM-16, AES-CBC + HMAC-SHA-256-128) with RFC 7383 reassembly, and
+//!   ECDSA P-256 AUTH (RFC 4754, RFC 7427) with raw public keys.
 //!
 //! Peer input never panics: every parser returns a [`ParseError`] naming
 //! the rule broken, and [`ParseError::notify`] the notification to answer.
@@ -36,6 +39,7 @@
 
 pub mod auth;
 pub mod consts;
+pub mod crypto;
 pub mod error;
 pub mod header;
 pub mod keys;
