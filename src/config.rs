@@ -484,6 +484,9 @@ pub struct RsToml {
     pub resource: Vec<ResourceToml>,
     /// The RS's EDHOC key: with it the RS accepts EDHOC tokens (draft Appendix B).
     pub edhoc: Option<EdhocKeyToml>,
+    /// Transparent mode: token pairs protect an unmodified CoAP server
+    /// through this TUN device (`crate::tun`).
+    pub tun: Option<crate::tun::TunToml>,
 }
 
 fn default_max_tokens() -> usize {
@@ -593,6 +596,9 @@ pub struct ClientToml {
     pub as_: AsRegToml,
     /// The client's EDHOC key: with it the client asks for EDHOC tokens.
     pub edhoc: Option<EdhocKeyToml>,
+    /// Transparent mode: the token's pair protects unmodified CoAP programs
+    /// through this TUN device (`crate::tun`); the client keeps running.
+    pub tun: Option<crate::tun::TunToml>,
 }
 
 fn any_local() -> SocketAddr {
@@ -730,5 +736,77 @@ alg = "A128GCM"
         ClientToml::load(&dir.join("client-edhoc.toml"))
             .map(|_| ())
             .unwrap();
+        AsToml::load(&dir.join("as-tun.toml")).map(|_| ()).unwrap();
+        let rs = dir.join("rs-tun.toml");
+        let (t, _) = RsToml::load(&rs).unwrap();
+        let tun = t.tun.as_ref().expect("[tun]");
+        tun.validate(&rs, ace_node::DpRole::Server, t.listen, t.esp_listen)
+            .unwrap();
+        let c = dir.join("client-tun.toml");
+        let (t, _) = ClientToml::load(&c).unwrap();
+        let tun = t.tun.as_ref().expect("[tun]");
+        tun.validate(&c, ace_node::DpRole::Client, t.listen, t.esp_listen)
+            .unwrap();
+    }
+
+    #[test]
+    fn tun_options_that_cannot_work_are_refused() {
+        let f = Path::new("rs.toml");
+        let tun = |server: &str, mode: &str| crate::tun::TunToml {
+            device: "ace0".into(),
+            mode: Some(mode.into()),
+            server: server.parse().unwrap(),
+            offload: None,
+            txqueuelen: None,
+            udp_gso: None,
+            udp_gro: None,
+        };
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let rs = ace_node::DpRole::Server;
+        let (listen, esp) = (a("10.0.0.2:5689"), a("10.0.0.2:4500"));
+        let e = |t: crate::tun::TunToml, role, l, e| t.validate(f, role, l, e).unwrap_err().key;
+        assert_eq!(
+            e(tun("10.0.0.2:5683", "bogus"), rs, listen, esp),
+            "tun.mode"
+        );
+        assert_eq!(
+            e(
+                tun("10.0.0.2:5683", "transport"),
+                rs,
+                listen,
+                a("0.0.0.0:4500")
+            ),
+            "esp_listen"
+        );
+        assert_eq!(
+            e(
+                tun("10.0.0.2:5683", "transport"),
+                rs,
+                a("10.0.0.3:5689"),
+                esp
+            ),
+            "listen"
+        );
+        // Transport mode rebuilds for the ESP address; tunnel mode may protect another.
+        assert_eq!(
+            e(tun("10.9.0.1:5683", "transport"), rs, listen, esp),
+            "tun.server"
+        );
+        assert!(tun("10.9.0.1:5683", "tunnel")
+            .validate(f, rs, listen, esp)
+            .is_ok());
+        assert_eq!(
+            e(tun("10.0.0.2:5689", "transport"), rs, listen, esp),
+            "tun.server"
+        );
+        assert_eq!(
+            e(tun("[::1]:5683", "transport"), rs, listen, esp),
+            "tun.server"
+        );
+        let c = ace_node::DpRole::Client;
+        let (cl, ce) = (a("10.0.0.1:0"), a("10.0.0.1:4500"));
+        assert!(tun("10.0.0.2:5683", "tunnel")
+            .validate(f, c, cl, ce)
+            .is_ok());
     }
 }

@@ -32,7 +32,7 @@ use serde::Deserialize;
 
 use crate::config::{alg_id, parse, ConfigError};
 
-mod datapath;
+pub mod datapath;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -416,6 +416,38 @@ impl GatewayToml {
     }
 }
 
+/// Creates or attaches the TUN device: with offloads (`IFF_VNET_HDR`, TSO)
+/// if asked and available, its transmit queue raised to `txqueuelen`
+/// packets (0: left alone).
+pub fn open_tun(name: &str, offload: bool, txqueuelen: u32) -> Result<Tun, String> {
+    let tun = if offload {
+        Tun::open_offload(name).or_else(|e| {
+            tracing::info!(error = %e, "TUN offloads unavailable, plain TUN");
+            Tun::open(name)
+        })
+    } else {
+        Tun::open(name)
+    }
+    .map_err(|e| format!("TUN {name}: {e}"))?;
+    if txqueuelen > 0 {
+        if let Err(e) = tun.raise_txqueuelen(txqueuelen) {
+            tracing::warn!(error = %e, "TUN txqueuelen not raised");
+        }
+    }
+    Ok(tun)
+}
+
+/// Binds the data path's ESP-in-UDP socket (large buffers, UDP GRO if
+/// asked and available).
+pub fn open_udp(addr: SocketAddr, gro: bool) -> Result<UdpBatch, String> {
+    let mut s = UdpBatch::bind(addr).map_err(|e| format!("{addr}: {e}"))?;
+    s.set_buffers(datapath::SOCKET_BUFFER);
+    if gro && !s.enable_gro() {
+        tracing::info!("UDP GRO unavailable");
+    }
+    Ok(s)
+}
+
 /// Loads the configuration, opens the TUN device and sockets, and runs the
 /// data path (one thread per direction, see [`datapath`]) until Ctrl-C.
 pub async fn run(file: &Path) -> Result<(), String> {
@@ -447,31 +479,14 @@ pub async fn run(file: &Path) -> Result<(), String> {
     for p in pairs {
         gw.add_pair(now, p).map_err(|e| e.to_string())?;
     }
-    let tun = if cfg.tun_offload.unwrap_or(true) {
-        Tun::open_offload(&cfg.tun).or_else(|e| {
-            tracing::info!(error = %e, "TUN offloads unavailable, plain TUN");
-            Tun::open(&cfg.tun)
-        })
-    } else {
-        Tun::open(&cfg.tun)
-    }
-    .map_err(|e| format!("TUN {}: {e}", cfg.tun))?;
-    match cfg.tun_txqueuelen.unwrap_or(5000) {
-        0 => {}
-        len => {
-            if let Err(e) = tun.raise_txqueuelen(len) {
-                tracing::warn!(error = %e, "TUN txqueuelen not raised");
-            }
-        }
-    }
+    let tun = open_tun(
+        &cfg.tun,
+        cfg.tun_offload.unwrap_or(true),
+        cfg.tun_txqueuelen.unwrap_or(5000),
+    )?;
     let udp = match (needs_udp, cfg.udp_listen) {
         (true, Some(a)) => {
-            let mut s = UdpBatch::bind(a).map_err(|e| format!("udp_listen {a}: {e}"))?;
-            s.set_buffers(datapath::SOCKET_BUFFER);
-            if cfg.udp_gro.unwrap_or(true) && !s.enable_gro() {
-                tracing::info!("UDP GRO unavailable");
-            }
-            Some(s)
+            Some(open_udp(a, cfg.udp_gro.unwrap_or(true)).map_err(|e| format!("udp_listen {e}"))?)
         }
         (true, None) => {
             return Err(format!(
@@ -511,7 +526,8 @@ pub async fn run(file: &Path) -> Result<(), String> {
         local_udp_ip: cfg.udp_listen.map(|a| a.ip()),
     };
     let (outbound, inbound) = gw.split();
-    let mut dp = datapath::start(io, outbound, inbound).map_err(|e| format!("data path: {e}"))?;
+    let mut dp =
+        datapath::start(io, outbound, inbound, None).map_err(|e| format!("data path: {e}"))?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {
             tracing::info!(counters = ?dp.counters(), "gateway stopping");

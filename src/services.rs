@@ -24,7 +24,7 @@ fn node(name: &str, plain: &UdpSocket, esp: &UdpSocket) -> std::io::Result<Node>
 }
 
 /// Loads a persisted SA state blob; a missing file means a first run.
-fn load_state(dir: &Path, name: &str) -> Result<Option<SeqState>, String> {
+pub(crate) fn load_state(dir: &Path, name: &str) -> Result<Option<SeqState>, String> {
     match read_state(dir, name) {
         Ok(None) => Ok(None),
         Ok(Some(b)) => SeqState::decode(&b)
@@ -199,6 +199,9 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
 
 pub async fn run_rs(file: &Path) -> Result<(), String> {
     let (t, cfg) = RsToml::load(file).map_err(|e| e.to_string())?;
+    if let Some(tun) = &t.tun {
+        return crate::tun::run_rs(file, &t, cfg, tun).await;
+    }
     let edhoc = t
         .edhoc_key(file)
         .map_err(|e| e.to_string())?
@@ -215,6 +218,9 @@ pub async fn run_rs(file: &Path) -> Result<(), String> {
 
 pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<(), String> {
     let (t, reg) = ClientToml::load(file).map_err(|e| e.to_string())?;
+    if let Some(tun) = &t.tun {
+        return crate::tun::run_client(file, &t, reg, tun, access, verbose).await;
+    }
     let edhoc = t.edhoc_key(file).map_err(|e| e.to_string())?;
     let (plain, esp) = bind(t.listen, t.esp_listen)
         .await
@@ -226,14 +232,7 @@ pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<()
     match r {
         Ok(outcome) => {
             if verbose {
-                for s in &outcome.steps {
-                    eprintln!(
-                        "  {:<22} {:<5} {}",
-                        s.name,
-                        s.code.as_deref().unwrap_or(""),
-                        s.detail
-                    );
-                }
+                print_steps(&outcome.steps);
             }
             println!("{}", outcome.response.code.as_dotted());
             if !outcome.response.payload.is_empty() {
@@ -249,5 +248,17 @@ pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<()
             }
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The flow's steps, one a line, on stderr (`--verbose`).
+pub(crate) fn print_steps(steps: &[ace_client::Step]) {
+    for s in steps {
+        eprintln!(
+            "  {:<22} {:<5} {}",
+            s.name,
+            s.code.as_deref().unwrap_or(""),
+            s.detail
+        );
     }
 }

@@ -14,17 +14,32 @@
 //! half reports and the counters published for the stop log. Packets the
 //! threads drop themselves (a short TUN read, a super-packet that cannot be
 //! split, no socket to send on) are counted with the core's drops.
+//!
+//! The same data path serves the transparent mode of `rs` and `client`
+//! ([`Tokens`]): SA pairs come and go while it runs ([`Control::apply`]:
+//! each thread takes its part from a channel, the inbound thread after each
+//! receive and before it opens anything, the outbound thread after each
+//! wake-up and before it reads the TUN device); the ESP-in-UDP socket is
+//! shared with the ACE node (the datagrams the inbound half does not own go
+//! to the node, [`Control::send_esp`] sends the node's); on an RS the scope
+//! filter checks what the inbound half delivers, and its 4.03/4.05 answers
+//! go to the outbound thread, which a wake socket gets out of its wait on
+//! the TUN device.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ace_node::scope::Grants;
+use ace_node::scope_filter::{FilterStats, ScopeFilter};
+use ace_node::transparent::Change;
 use ipsec_dp::spd::SaRef;
-use ipsec_gw::{GwCounters, Inbound, Outbound, Output};
+use ipsec_gw::{GwCounters, Inbound, InboundFilter, InboundPart, Outbound, OutboundPart, Output};
 use ipsec_io::offload::{for_each_segment, TcpCoalescer};
 use ipsec_io::raw::RawIp;
 use ipsec_io::tun::{Tun, VirtioNetHdr};
@@ -59,6 +74,80 @@ pub struct Io {
     pub local_udp_ip: Option<IpAddr>,
 }
 
+/// What the token-fed transparent mode (`rs`/`client` with `[tun]`) adds.
+pub struct Tokens {
+    /// The RS's scope filter; none on a client.
+    pub filter: Option<ScopeFilter>,
+    /// Where ESP-in-UDP the data path does not own goes: the ACE node.
+    pub to_node: tokio::sync::mpsc::Sender<(SocketAddr, Vec<u8>)>,
+}
+
+/// Changes for the outbound thread.
+enum OutControl {
+    Install(OutboundPart),
+    Remove(SaRef),
+    /// The filter's answer to a request that came on this pair.
+    Answer(SaRef, Vec<u8>),
+}
+
+/// Changes for the inbound thread.
+enum InControl {
+    Install(InboundPart, Option<Grants>),
+    Remove(SaRef),
+}
+
+/// Changes pairs in the running data path, and sends the node's ESP.
+#[derive(Clone)]
+pub struct Control {
+    out_tx: mpsc::Sender<OutControl>,
+    in_tx: mpsc::Sender<InControl>,
+    /// Wakes the outbound thread from its wait on the TUN device.
+    wake: Arc<UnixDatagram>,
+    udp: Option<Arc<UdpBatch>>,
+}
+
+impl Control {
+    /// Passes a hand-over change on to both threads.
+    pub fn apply(&self, change: Change) {
+        let sent = match change {
+            Change::Install { pair, grants } => {
+                self.in_tx
+                    .send(InControl::Install(pair.inbound, grants))
+                    .is_ok()
+                    && self.send_out(OutControl::Install(pair.outbound))
+            }
+            Change::Remove(sa) => {
+                self.in_tx.send(InControl::Remove(sa)).is_ok()
+                    && self.send_out(OutControl::Remove(sa))
+            }
+        };
+        if !sent {
+            tracing::error!("data path gone: change not applied");
+        }
+    }
+
+    fn send_out(&self, c: OutControl) -> bool {
+        let ok = self.out_tx.send(c).is_ok();
+        // A full wake socket already holds a wake-up.
+        let _ = self.wake.send(&[1]);
+        ok
+    }
+
+    /// Sends one ESP-in-UDP datagram of the node from the shared socket.
+    pub fn send_esp(&self, to: SocketAddr, data: &[u8]) -> io::Result<()> {
+        let udp = self
+            .udp
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no ESP-in-UDP socket"))?;
+        udp.send_batch(&[Transmit {
+            to,
+            data,
+            segment: None,
+        }])
+        .map(|_| ())
+    }
+}
+
 /// State the two threads share.
 #[derive(Default)]
 struct Shared {
@@ -68,6 +157,7 @@ struct Shared {
     peer_updated: AtomicBool,
     out_counters: Mutex<GwCounters>,
     in_counters: Mutex<GwCounters>,
+    filter_stats: Mutex<Option<FilterStats>>,
     /// Packets the core produced that the OS refused (send / TUN write).
     send_errors: AtomicU64,
     tun_write_errors: AtomicU64,
@@ -77,6 +167,7 @@ struct Shared {
 pub struct DataPath {
     shared: Arc<Shared>,
     stopped: tokio::sync::mpsc::UnboundedReceiver<String>,
+    control: Option<Control>,
 }
 
 /// Counters of both directions as last published (at most a second old).
@@ -86,6 +177,7 @@ pub struct Counters {
     core: GwCounters,
     send_errors: u64,
     tun_write_errors: u64,
+    filter: Option<FilterStats>,
 }
 
 impl DataPath {
@@ -96,7 +188,13 @@ impl DataPath {
             core,
             send_errors: self.shared.send_errors.load(Ordering::Relaxed),
             tun_write_errors: self.shared.tun_write_errors.load(Ordering::Relaxed),
+            filter: lock(&self.shared.filter_stats).clone(),
         }
+    }
+
+    /// The handle that changes pairs (started with [`Tokens`]).
+    pub fn control(&self) -> Option<Control> {
+        self.control.clone()
     }
 
     /// Yields why a data-path thread ended (it does not on its own).
@@ -121,8 +219,14 @@ fn is_transient(e: &io::Error) -> bool {
     )
 }
 
-/// Starts both threads.
-pub fn start(io: Io, outbound: Outbound, inbound: Inbound) -> io::Result<DataPath> {
+/// Starts both threads; with `tokens`, the transparent mode of `rs` and
+/// `client` (pairs change while it runs, the socket is shared with the node).
+pub fn start(
+    io: Io,
+    outbound: Outbound,
+    mut inbound: Inbound,
+    tokens: Option<Tokens>,
+) -> io::Result<DataPath> {
     let shared = Arc::new(Shared::default());
     let (tx, stopped) = tokio::sync::mpsc::unbounded_channel();
     let vnet = io.tun.vnet_hdr();
@@ -130,6 +234,32 @@ pub fn start(io: Io, outbound: Outbound, inbound: Inbound) -> io::Result<DataPat
     let udp = io.udp.map(Arc::new);
     let raw_esp = io.raw_esp.map(Arc::new);
     let raw_ah = io.raw_ah.map(Arc::new);
+
+    let (out_ctl, in_ctl, control) = match tokens {
+        None => (None, None, None),
+        Some(t) => {
+            inbound.pass_unowned(true);
+            let (out_tx, out_rx) = mpsc::channel();
+            let (in_tx, in_rx) = mpsc::channel();
+            let (wake_rx, wake_tx) = UnixDatagram::pair()?;
+            wake_rx.set_nonblocking(true)?;
+            wake_tx.set_nonblocking(true)?;
+            let control = Control {
+                out_tx,
+                in_tx,
+                wake: Arc::new(wake_tx),
+                udp: udp.clone(),
+            };
+            let in_ctl = InTokens {
+                rx: in_rx,
+                filter: t.filter,
+                to_node: t.to_node,
+                control: control.clone(),
+                answers: Vec::new(),
+            };
+            (Some((out_rx, wake_rx)), Some(in_ctl), Some(control))
+        }
+    };
 
     let out_thread = TunToNet {
         tun: tun.clone(),
@@ -140,6 +270,7 @@ pub fn start(io: Io, outbound: Outbound, inbound: Inbound) -> io::Result<DataPat
         core: outbound,
         shared: shared.clone(),
         failed_sends: 0,
+        control: out_ctl,
     };
     let done = tx.clone();
     std::thread::Builder::new()
@@ -159,6 +290,7 @@ pub fn start(io: Io, outbound: Outbound, inbound: Inbound) -> io::Result<DataPat
         shared: shared.clone(),
         out: vec![0u8; MAX_PACKET + ESP_ROOM + VirtioNetHdr::LEN],
         gro: vnet.then(TcpCoalescer::new),
+        tokens: in_ctl,
     };
     std::thread::Builder::new()
         .name("gw-net-to-tun".into())
@@ -166,7 +298,11 @@ pub fn start(io: Io, outbound: Outbound, inbound: Inbound) -> io::Result<DataPat
             let why = in_thread.run();
             let _ = tx.send(format!("network → TUN thread ended: {why}"));
         })?;
-    Ok(DataPath { shared, stopped })
+    Ok(DataPath {
+        shared,
+        stopped,
+        control,
+    })
 }
 
 /// A run of sealed ESP packets in the arena, to one peer: one message, a
@@ -192,6 +328,8 @@ struct TunToNet {
     shared: Arc<Shared>,
     /// `sendmmsg` messages refused (for the log's throttle).
     failed_sends: u64,
+    /// Transparent mode: pair changes and answers, and the wake socket.
+    control: Option<(mpsc::Receiver<OutControl>, UnixDatagram)>,
 }
 
 /// The TUN → network batch being built.
@@ -214,12 +352,18 @@ impl TunToNet {
         };
         let mut read_errors = 0u64;
         let mut last_publish = Instant::now();
+        // Transparent mode: wait for the TUN device or a wake-up, then
+        // take the changes, then read without blocking.
+        let block_on_tun = self.control.is_none();
         loop {
             let mut reads = 0;
+            if let Err(e) = self.take_controls(&mut batch) {
+                return e;
+            }
             let now = Instant::now();
             self.take_peer_updates();
             while reads < TUN_BATCH {
-                let r = if reads == 0 {
+                let r = if reads == 0 && block_on_tun {
                     self.tun.read(&mut rd)
                 } else {
                     self.tun.read_nowait(&mut rd)
@@ -275,6 +419,41 @@ impl TunToNet {
         }
     }
 
+    /// Transparent mode: waits until the TUN device is readable or a
+    /// change arrives (at most a second), then applies the changes and
+    /// sends the filter's answers.
+    fn take_controls(&mut self, batch: &mut TxBatch) -> Result<(), String> {
+        let Some((_, wake)) = &self.control else {
+            return Ok(());
+        };
+        let fds = [self.tun.as_raw_fd(), wake.as_raw_fd()];
+        let mask = ipsec_io::poll::wait_readable(&fds, Some(PUBLISH_EVERY))
+            .map_err(|e| format!("poll: {e}"))?;
+        if mask & 2 != 0 {
+            let mut b = [0u8; 64];
+            while wake.recv(&mut b).is_ok() {}
+        }
+        loop {
+            let Some(c) = self.control.as_ref().and_then(|(rx, _)| rx.try_recv().ok()) else {
+                break;
+            };
+            match c {
+                OutControl::Install(part) => self.core.install(part),
+                OutControl::Remove(sa) => {
+                    self.core.remove(sa);
+                }
+                OutControl::Answer(sa, packet) => {
+                    let now = Instant::now();
+                    self.seal(batch, packet.len(), |core, out| {
+                        core.answer(now, sa, &packet, out)
+                    });
+                }
+            }
+        }
+        self.flush(batch);
+        Ok(())
+    }
+
     fn take_peer_updates(&mut self) {
         if self.shared.peer_updated.swap(false, Ordering::Acquire) {
             for (sa_ref, peer) in lock(&self.shared.peer_updates).drain() {
@@ -285,13 +464,23 @@ impl TunToNet {
 
     /// Protects one IP packet into the arena and queues it.
     fn protect(&mut self, now: Instant, packet: &[u8], b: &mut TxBatch) {
-        let need = packet.len() + ESP_ROOM;
-        if b.used + need > b.arena.len() || b.runs.len() == MAX_BATCH {
+        self.seal(b, packet.len(), |core, out| core.from_tun(now, packet, out));
+    }
+
+    /// Lets `f` seal a packet of `len` octets into the arena (flushed
+    /// first if it has no room) and queues what it produced.
+    fn seal(
+        &mut self,
+        b: &mut TxBatch,
+        len: usize,
+        f: impl FnOnce(&mut Outbound, &mut [u8]) -> Output,
+    ) {
+        if b.used + len + ESP_ROOM > b.arena.len() || b.runs.len() == MAX_BATCH {
             self.flush(b);
         }
         let end = (b.used + MAX_PACKET + ESP_ROOM).min(b.arena.len());
         let start = b.used;
-        match self.core.from_tun(now, packet, &mut b.arena[start..end]) {
+        match f(&mut self.core, &mut b.arena[start..end]) {
             Output::Udp { to, len } => {
                 b.used += len;
                 let gso = self.gso;
@@ -435,6 +624,19 @@ struct NetToTun {
     out: Vec<u8>,
     /// With TUN offloads: TCP segments joined before the TUN write.
     gro: Option<TcpCoalescer>,
+    /// Transparent mode.
+    tokens: Option<InTokens>,
+}
+
+/// The inbound thread's part of the transparent mode.
+struct InTokens {
+    rx: mpsc::Receiver<InControl>,
+    filter: Option<ScopeFilter>,
+    to_node: tokio::sync::mpsc::Sender<(SocketAddr, Vec<u8>)>,
+    /// To send the filter's answers (and wake the outbound thread).
+    control: Control,
+    /// The filter's answers of the current batch.
+    answers: Vec<(SaRef, Vec<u8>)>,
 }
 
 impl NetToTun {
@@ -463,6 +665,9 @@ impl NetToTun {
                 match udp.recv_batch(&mut slices, &mut meta, !block) {
                     Ok(n) => {
                         got_any = n > 0;
+                        // Changes queued before these datagrams were sent
+                        // apply to them.
+                        self.take_controls();
                         let now = Instant::now();
                         for (buf, m) in slices.iter_mut().zip(&meta).take(n) {
                             let len = m.len.min(buf.len());
@@ -513,6 +718,9 @@ impl NetToTun {
             let now = Instant::now();
             if now.duration_since(last_publish) >= PUBLISH_EVERY {
                 *lock(&self.shared.in_counters) = self.core.counters().clone();
+                if let Some(f) = self.tokens.as_ref().and_then(|t| t.filter.as_ref()) {
+                    *lock(&self.shared.filter_stats) = Some(f.stats().clone());
+                }
                 last_publish = now;
             }
             if !block && !got_any {
@@ -544,20 +752,13 @@ impl NetToTun {
             }
             return;
         };
-        let hdr = self.hdr_len();
         if buf.is_empty() {
             // A zero-length datagram: the core counts it.
-            let o = self
-                .core
-                .from_udp(now, m.src, dst, buf, &mut self.out[hdr..]);
-            self.deliver(o);
+            self.open(now, m.src, dst, buf);
             return;
         }
         for dgram in buf.chunks_mut(m.stride.max(1)) {
-            let o = self
-                .core
-                .from_udp(now, m.src, dst, dgram, &mut self.out[hdr..]);
-            self.deliver(o);
+            self.open(now, m.src, dst, dgram);
         }
         let mut updated = false;
         while let Some((sa_ref, peer)) = self.core.take_peer_update() {
@@ -566,6 +767,81 @@ impl NetToTun {
         }
         if updated {
             self.shared.peer_updated.store(true, Ordering::Release);
+        }
+        // After the rebindings: an answer leaves for the peer's address.
+        if let Some(t) = self.tokens.as_mut() {
+            for (sa, packet) in t.answers.drain(..) {
+                t.control.send_out(OutControl::Answer(sa, packet));
+            }
+        }
+    }
+
+    /// One ESP-in-UDP datagram: opened (through the filter, on an RS),
+    /// then delivered, answered, or passed on to the node.
+    fn open(&mut self, now: Instant, src: SocketAddr, dst: IpAddr, dgram: &mut [u8]) {
+        let hdr = self.hdr_len();
+        let out = &mut self.out[hdr..];
+        let filter = self
+            .tokens
+            .as_mut()
+            .and_then(|t| t.filter.as_mut())
+            .map(|f| f as &mut dyn InboundFilter);
+        match self
+            .core
+            .from_udp_filtered(now, src, dst, dgram, out, filter)
+        {
+            Output::NotOwned => self.to_node(src, dgram),
+            Output::Answer { sa_ref, len } => {
+                if let Some(t) = self.tokens.as_mut() {
+                    t.answers.push((sa_ref, self.out[hdr..hdr + len].to_vec()));
+                }
+            }
+            o => self.deliver(o),
+        }
+    }
+
+    /// A datagram the data path does not own: the node's.
+    fn to_node(&mut self, src: SocketAddr, dgram: &[u8]) {
+        let Some(t) = self.tokens.as_ref() else {
+            return; // not reached: only a shared socket passes datagrams on
+        };
+        use tokio::sync::mpsc::error::TrySendError;
+        let reason = match t.to_node.try_send((src, dgram.to_vec())) {
+            Ok(()) => return,
+            Err(TrySendError::Full(_)) => "node-busy",
+            Err(TrySendError::Closed(_)) => "node-gone",
+        };
+        let c = self.core.count_drop(reason);
+        if throttled(c) {
+            tracing::warn!(%src, reason, count = c, "ESP-in-UDP datagram for the node dropped");
+        }
+    }
+
+    /// Applies the pair changes queued for this thread.
+    fn take_controls(&mut self) {
+        let Some(t) = self.tokens.as_mut() else {
+            return;
+        };
+        while let Ok(c) = t.rx.try_recv() {
+            match c {
+                InControl::Install(part, grants) => {
+                    let sa = part.sa_ref();
+                    match self.core.install(part) {
+                        Ok(()) => {
+                            if let (Some(f), Some(g)) = (t.filter.as_mut(), grants) {
+                                f.bind(sa, g);
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "pair not installed"),
+                    }
+                }
+                InControl::Remove(sa) => {
+                    self.core.remove(sa);
+                    if let Some(f) = t.filter.as_mut() {
+                        f.unbind(sa);
+                    }
+                }
+            }
         }
     }
 

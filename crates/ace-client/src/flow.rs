@@ -164,6 +164,9 @@ struct Op {
     access: Access,
     state: State,
     steps: Vec<Step>,
+    /// Ends when the SA pair is confirmed, without a resource request
+    /// ([`ClientHost::establish`]).
+    establish_only: bool,
 }
 
 /// An established channel to an RS.
@@ -267,28 +270,43 @@ impl ClientHost {
 
     /// Starts an access. The flow reuses a live session with the RS.
     pub fn start(&mut self, now: Now, access: Access) -> OpId {
+        self.begin(now, access, false)
+    }
+
+    /// Sets up a new SA pair with the RS — a new token, always — and ends
+    /// once the RS confirmed it over the pair (the 2.01 / 2.04 is the
+    /// outcome's response), without a resource request: for the
+    /// transparent mode, where an unmodified program uses the pair. The
+    /// pair is the RS's [`ClientHost::session`] then.
+    pub fn establish(&mut self, now: Now, access: Access) -> OpId {
+        self.begin(now, access, true)
+    }
+
+    fn begin(&mut self, now: Now, access: Access, establish_only: bool) -> OpId {
         let id = OpId(self.next_op);
         self.next_op += 1;
-        let state = self.first_state(now, &access);
+        let state = self.first_state(now, &access, establish_only);
         self.ops.insert(
             id,
             Op {
                 access,
                 state,
                 steps: Vec::new(),
+                establish_only,
             },
         );
         self.enter(now, id);
         id
     }
 
-    /// Where an access to `access.rs` begins: on the live session, waiting
-    /// for another access's token acquisition, or with its own.
-    fn first_state(&self, now: Now, access: &Access) -> State {
+    /// Where an access to `access.rs` begins: on the live session (unless
+    /// `fresh`), waiting for another access's token acquisition, or with
+    /// its own.
+    fn first_state(&self, now: Now, access: &Access, fresh: bool) -> State {
         let session = self
             .sessions
             .get(&access.rs)
-            .filter(|s| s.exp_unix > now.unix)
+            .filter(|s| !fresh && s.exp_unix > now.unix)
             .map(|s| s.pair);
         if let Some(pair) = session {
             return State::Requesting { pair, reused: true };
@@ -321,10 +339,14 @@ impl ClientHost {
             .collect();
         waiting.sort_by_key(|id| id.0);
         for id in waiting {
-            let Some(access) = self.ops.get(&id).map(|o| o.access.clone()) else {
+            let Some((access, fresh)) = self
+                .ops
+                .get(&id)
+                .map(|o| (o.access.clone(), o.establish_only))
+            else {
                 continue;
             };
-            let state = self.first_state(now, &access);
+            let state = self.first_state(now, &access, fresh);
             if matches!(state, State::Waiting) {
                 continue;
             }
@@ -529,7 +551,7 @@ impl ClientHost {
                     Some(&resp.code),
                     "2.01 received over ESP: SA pair confirmed",
                 );
-                self.established(now, id, pair, exp, audience);
+                self.established(now, id, (pair, exp, audience), resp);
             }
             State::PostingTokenEdhoc(_) => self.got_message_2(now, id, resp),
             State::SendingMessage3 {
@@ -563,7 +585,7 @@ impl ClientHost {
                     Some(&resp.code),
                     "2.04 received over ESP: EDHOC done, SA pair confirmed",
                 );
-                self.established(now, id, pair, exp, audience);
+                self.established(now, id, (pair, exp, audience), resp);
             }
             State::Requesting { .. } => {
                 let (m, p) = self
@@ -584,8 +606,15 @@ impl ClientHost {
         }
     }
 
-    /// The SA pair is confirmed: keep the session, send the resource request.
-    fn established(&mut self, now: Now, id: OpId, pair: PairId, exp: u64, audience: String) {
+    /// The SA pair is confirmed: keep the session, send the resource
+    /// request (or, establishing only, finish with `confirmation`).
+    fn established(
+        &mut self,
+        now: Now,
+        id: OpId,
+        (pair, exp, audience): (PairId, u64, String),
+        confirmation: Response,
+    ) {
         let rs = self.ops.get(&id).map(|o| o.access.rs);
         if let Some(rs) = rs {
             if let Some(old) = self.sessions.insert(
@@ -600,6 +629,9 @@ impl ClientHost {
                     self.node.remove_pair(old.pair);
                 }
             }
+        }
+        if self.ops.get(&id).is_some_and(|o| o.establish_only) {
+            return self.finish(id, Ok(confirmation));
         }
         if let Some(op) = self.ops.get_mut(&id) {
             op.state = State::Requesting {

@@ -9,7 +9,7 @@ pub mod flow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ace_node::driver::Running;
+use ace_node::driver::{EspPort, Running};
 use tokio::sync::oneshot;
 
 pub use flow::{Access, AsRegistration, ClientError, ClientHost, OpId, Outcome, Session, Step};
@@ -73,26 +73,47 @@ impl Client {
         esp: tokio::net::UdpSocket,
         state_dir: Option<std::path::PathBuf>,
     ) -> std::io::Result<Self> {
+        Self::spawn_on(host, plain, EspPort::Socket(esp), state_dir)
+    }
+
+    /// [`Client::spawn`] on any ESP port (a socket shared with a
+    /// transparent-mode data path).
+    pub fn spawn_on(
+        host: ClientHost,
+        plain: tokio::net::UdpSocket,
+        esp: EspPort,
+        state_dir: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Self> {
         let waiters: Waiters = Arc::default();
-        let running = Running::spawn_with_state(
-            Waiting {
-                host,
-                waiters: waiters.clone(),
-            },
-            plain,
-            esp,
-            state_dir,
-        )?;
+        let waiting = Waiting {
+            host,
+            waiters: waiters.clone(),
+        };
+        let running = Running::spawn_on(waiting, plain, esp, state_dir, None)?;
         Ok(Client { running, waiters })
     }
 
     /// Runs one access to completion.
     pub async fn access(&self, access: Access) -> Result<Outcome, ClientError> {
+        self.run(access, false).await
+    }
+
+    /// Sets up a new SA pair with the RS and ends when it is confirmed
+    /// ([`ClientHost::establish`]).
+    pub async fn establish(&self, access: Access) -> Result<Outcome, ClientError> {
+        self.run(access, true).await
+    }
+
+    async fn run(&self, access: Access, establish_only: bool) -> Result<Outcome, ClientError> {
         let (tx, rx) = oneshot::channel();
         let waiters = self.waiters.clone();
         self.running.with(move |w, now| {
             // `start` may already finish the access: `deliver` after registering hands it over.
-            let id = w.host.start(now, access);
+            let id = if establish_only {
+                w.host.establish(now, access)
+            } else {
+                w.host.start(now, access)
+            };
             waiters
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

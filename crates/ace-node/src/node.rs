@@ -183,6 +183,36 @@ struct PairState {
     persist: Option<Persisted>,
 }
 
+/// A pair taken out of the node ([`Node::take_pair`]) with the state of
+/// its SAs, to carry on elsewhere (the TUN data path of the transparent
+/// mode). Its inbound SPI stays reserved in the node until
+/// [`Node::release_spi`].
+pub struct DetachedPair {
+    pub id: PairId,
+    /// The inbound SA: keys, replay window, lifetime.
+    pub inbound: InboundSa,
+    /// The outbound SA: keys, the last sequence number used, lifetime.
+    pub outbound: OutboundSa,
+    /// The peer's ESP-in-UDP address (as last rebound).
+    pub peer_esp: SocketAddr,
+    pub local_ip: IpAddr,
+    pub peer_ip: IpAddr,
+    /// When the pair's hard lifetime ends.
+    pub expires: Option<Instant>,
+    pub label: String,
+}
+
+/// Why a pair cannot be taken out of the node.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TakeError {
+    #[error("no such SA pair")]
+    NotInstalled,
+    /// Its sequence numbers are persisted by this node (the registration
+    /// pair): it cannot live anywhere else.
+    #[error("the SA pair is persistent")]
+    Persistent,
+}
+
 /// Why installing a pair failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InstallError {
@@ -205,6 +235,9 @@ pub struct NodeCounters {
     pub inner_malformed: u64,
     /// Inner UDP datagram for a port nobody listens on.
     pub inner_wrong_port: u64,
+    /// ESP for an SPI this node handed to another owner (a packet that
+    /// raced the hand-over, or a peer sending to the wrong socket).
+    pub handed_over_spi: u64,
     /// IKE messages (non-ESP marker) arriving while no IKE responder is attached.
     pub ike_unhandled: u64,
     /// NAT-keepalives (RFC 3948 §2.3).
@@ -224,6 +257,10 @@ pub struct Node {
     sad: Sad,
     pairs: HashMap<PairId, PairState>,
     by_spi: HashMap<u32, PairId>,
+    /// Inbound SPIs of pairs handed to another owner ([`Node::take_pair`]):
+    /// not in the SAD, but still in use for the collision checks (draft
+    /// §2.1) until [`Node::release_spi`].
+    handed_over: HashMap<u32, PairId>,
     next_pair: u64,
     events: VecDeque<NodeEvent>,
     counters: NodeCounters,
@@ -254,6 +291,7 @@ impl Node {
             sad: Sad::new(),
             pairs: HashMap::new(),
             by_spi: HashMap::new(),
+            handed_over: HashMap::new(),
             next_pair: 1,
             events: VecDeque::new(),
             counters: NodeCounters::default(),
@@ -289,14 +327,57 @@ impl Node {
         &mut self.tap
     }
 
-    /// Is `spi` already an inbound SPI here? (draft §2.1 collision checks)
+    /// Is `spi` already an inbound SPI here, in the SAD or handed over to
+    /// another owner? (draft §2.1 collision checks)
     pub fn spi_in_use(&self, spi: u32) -> bool {
-        self.sad.contains_spi(spi)
+        self.sad.contains_spi(spi) || self.handed_over.contains_key(&spi)
+    }
+
+    /// Takes a pair out of the node with its SAs' state (sequence numbers,
+    /// replay window, lifetime), for another owner of the same ESP socket
+    /// to carry on: from now on the node neither seals nor opens for it.
+    /// Its inbound SPI stays reserved until [`Node::release_spi`]; ESP for
+    /// it that still reaches the node is dropped as `handed-over-spi`.
+    pub fn take_pair(&mut self, id: PairId) -> Result<DetachedPair, TakeError> {
+        let p = self.pairs.get(&id).ok_or(TakeError::NotInstalled)?;
+        if p.persist.is_some() {
+            return Err(TakeError::Persistent);
+        }
+        let spi_in = p.spi_in;
+        let inbound = self
+            .sad
+            .remove_inbound(spi_in)
+            .ok_or(TakeError::NotInstalled)?;
+        let p = self.pairs.remove(&id).ok_or(TakeError::NotInstalled)?;
+        self.by_spi.remove(&spi_in);
+        self.handed_over.insert(spi_in, id);
+        tracing::info!(node = %self.name, pair = ?id, spi_in = format_args!("{spi_in:#010x}"), label = %p.label, "SA pair handed over");
+        Ok(DetachedPair {
+            id,
+            inbound,
+            outbound: p.out,
+            peer_esp: p.peer_esp,
+            local_ip: p.local_ip,
+            peer_ip: p.peer_ip,
+            expires: p.expires,
+            label: p.label,
+        })
+    }
+
+    /// The other owner deleted the pair with inbound SPI `spi`: the SPI is
+    /// free again.
+    pub fn release_spi(&mut self, spi: u32) -> bool {
+        self.handed_over.remove(&spi).is_some()
+    }
+
+    /// Whether pair `id` was handed over and its SPI is not yet released.
+    pub fn is_handed_over(&self, id: PairId) -> bool {
+        self.handed_over.values().any(|p| *p == id)
     }
 
     /// Installs an SA pair; nothing changes on error.
     pub fn install_pair(&mut self, now: Instant, spec: SaPairSpec) -> Result<PairId, InstallError> {
-        if self.sad.contains_spi(spec.spi_in) {
+        if self.spi_in_use(spec.spi_in) {
             return Err(InstallError::SpiInUse(spec.spi_in));
         }
         // A persisted pair continues after everything the previous run may have used.
@@ -452,6 +533,7 @@ impl Node {
             scratch,
             local_plain,
             persist_queue,
+            handed_over,
             ..
         } = self;
         let len = esp.len().min(scratch.len());
@@ -463,6 +545,17 @@ impl Node {
         let highest_before = spi_hint
             .and_then(|s| sad.inbound(s))
             .map_or(0, |sa| sa.replay_window().highest());
+        if let Some(spi) = spi_hint.filter(|s| handed_over.contains_key(s)) {
+            counters.handed_over_spi += 1;
+            log_drop(
+                name,
+                "handed-over-spi",
+                counters.handed_over_spi,
+                from,
+                Some(spi),
+            );
+            return;
+        }
         let (spi, opened) = match sad.open(now, &mut scratch[..len]) {
             Ok(v) => v,
             Err(reason) => {

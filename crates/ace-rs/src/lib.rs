@@ -19,6 +19,12 @@
 //!
 //! [`ResourceServer`] is a sans-IO [`Host`]: its state changes only through
 //! node events, and every decision is counted in [`RsStats`].
+//!
+//! In transparent mode ([`ResourceServer::enable_hand_over`]) an unmodified
+//! CoAP server serves the resources: each pair, once its 2.01 / 2.04 is
+//! queued, is reported with the token's grants ([`HandsOver`]) and moves
+//! into the TUN data path, whose scope filter applies the same rule as
+//! [`ace_node::scope::decide`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -37,6 +43,8 @@ use ace_core::labels::content_format::{CID_EDHOC_CBOR_SEQ, EDHOC_CBOR_SEQ};
 use ace_core::labels::edhoc::WELL_KNOWN_PATH;
 use ace_core::scope::Scope;
 use ace_core::validate::{validate_claims, TokenInvalid};
+use ace_node::scope::{decide, ScopeDecision};
+use ace_node::transparent::{HandsOver, ReadyPair};
 use ace_node::{dp_pair_spec, DpRole, Host, InstallError, Node, NodeEvent, Now, PairId, Peer};
 use ipsec_dp::consts::NAT_T_PORT;
 use ipsec_dp::suite::EspSuite;
@@ -178,6 +186,8 @@ pub struct ResourceServer {
     /// Pending EDHOC exchanges by C_R (its CBOR encoding).
     pending: HashMap<Vec<u8>, PendingEdhoc>,
     rng: StdRng,
+    /// Transparent mode: established pairs to hand over, if enabled.
+    ready: Option<Vec<ReadyPair>>,
 }
 
 /// What a successful `/authz-info` leads to.
@@ -255,7 +265,28 @@ impl ResourceServer {
             edhoc: None,
             pending: HashMap::new(),
             rng: StdRng::from_os_rng(),
+            ready: None,
         }
+    }
+
+    /// Transparent mode: every pair a token sets up is reported by
+    /// [`HandsOver::take_ready`] once its confirmation is queued, for the
+    /// driver to move into the TUN data path.
+    pub fn enable_hand_over(&mut self) {
+        self.ready.get_or_insert_with(Vec::new);
+    }
+
+    /// The pair is confirmed to the client: hand it over if enabled.
+    fn established(&mut self, pair: PairId) {
+        let Some(ready) = self.ready.as_mut() else {
+            return;
+        };
+        let grants = self
+            .by_pair
+            .get(&pair)
+            .and_then(|cti| self.tokens.get(cti))
+            .map(|t| t.entries.clone().into());
+        ready.push(ReadyPair { pair, grants });
     }
 
     /// Accepts EDHOC tokens (draft Appendix B) with this Responder
@@ -340,11 +371,15 @@ impl ResourceServer {
                     Some(alt) => self.node.endpoint().respond_via(now.mono, id, resp, alt),
                     None => self.node.endpoint().respond(now.mono, id, resp),
                 };
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "could not answer /authz-info");
-                    if let (Some(Peer::Secure { pair, .. }), true) = (via, fresh) {
-                        self.undo_unanswerable(pair);
+                match (sent, via) {
+                    (Err(e), via) => {
+                        tracing::warn!(error = %e, "could not answer /authz-info");
+                        if let (Some(Peer::Secure { pair, .. }), true) = (via, fresh) {
+                            self.undo_unanswerable(pair);
+                        }
                     }
+                    (Ok(()), Some(Peer::Secure { pair, .. })) if fresh => self.established(pair),
+                    (Ok(()), _) => {}
                 }
             }
             Peer::Plain(from) if req.path == WELL_KNOWN_PATH && self.edhoc.is_some() => {
@@ -376,12 +411,17 @@ impl ResourceServer {
                     Some(alt) => self.node.endpoint().respond_via(now.mono, id, resp, alt),
                     None => self.node.endpoint().respond(now.mono, id, resp),
                 };
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "could not answer the EDHOC resource");
-                    if let Some(Peer::Secure { pair, .. }) = via {
-                        self.undo_unanswerable(pair);
-                        self.stats.edhoc_completed = self.stats.edhoc_completed.saturating_sub(1);
+                match (sent, via) {
+                    (Err(e), via) => {
+                        tracing::warn!(error = %e, "could not answer the EDHOC resource");
+                        if let Some(Peer::Secure { pair, .. }) = via {
+                            self.undo_unanswerable(pair);
+                            self.stats.edhoc_completed =
+                                self.stats.edhoc_completed.saturating_sub(1);
+                        }
                     }
+                    (Ok(()), Some(Peer::Secure { pair, .. })) => self.established(pair),
+                    (Ok(()), _) => {}
                 }
             }
             Peer::Plain(from) => {
@@ -470,6 +510,15 @@ impl ResourceServer {
         // same pair (idempotent); once the pair ended, never again: the same
         // seed and SPIs would give the same keys with counters back at zero.
         if let Some(t) = self.tokens.get(&cti) {
+            // Transparent mode: the pair lives in the data path, where the
+            // node cannot answer over it.
+            if t.pair.is_some_and(|p| self.node.is_handed_over(p)) {
+                return Err(Refusal::new(
+                    Conflict,
+                    "handed-over",
+                    "this token's SA pair is in use by the transparent data path; request a new token",
+                ));
+            }
             return match t.pair.filter(|p| self.node.pair(*p).is_some()) {
                 // An EDHOC token's pair is keyed by its exchange: a second
                 // exchange for the same token would collide on SPI_SA_C.
@@ -909,25 +958,22 @@ impl ResourceServer {
             return self.hints();
         };
         let bit = req.method.aif_bit();
-        let path_granted: Vec<u64> = token
-            .entries
-            .iter()
-            .filter(|(p, _)| *p == req.path)
-            .map(|(_, m)| *m)
-            .collect();
-        if path_granted.is_empty() {
-            self.stats.forbidden += 1;
-            return diagnostic(
-                ResponseCode::Forbidden,
-                "the access token does not cover this resource",
-            );
-        }
-        if path_granted.iter().all(|m| m & bit == 0) {
-            self.stats.method_not_allowed += 1;
-            return diagnostic(
-                ResponseCode::MethodNotAllowed,
-                "the access token does not cover this method",
-            );
+        match decide(&token.entries, &req.path, bit) {
+            ScopeDecision::Granted => {}
+            ScopeDecision::NotResource => {
+                self.stats.forbidden += 1;
+                return diagnostic(
+                    ResponseCode::Forbidden,
+                    "the access token does not cover this resource",
+                );
+            }
+            ScopeDecision::NotMethod => {
+                self.stats.method_not_allowed += 1;
+                return diagnostic(
+                    ResponseCode::MethodNotAllowed,
+                    "the access token does not cover this method",
+                );
+            }
         }
         let Some(res) = self.values.get_mut(&req.path) else {
             self.stats.not_found += 1;
@@ -1054,6 +1100,12 @@ fn invalid_reason(e: &TokenInvalid) -> &'static str {
         TokenInvalid::WrongIssuer => "wrong-issuer",
         TokenInvalid::MissingClaim(_) => "missing-claim",
         TokenInvalid::WrongProfile(_) => "wrong-profile",
+    }
+}
+
+impl HandsOver for ResourceServer {
+    fn take_ready(&mut self) -> Vec<ReadyPair> {
+        self.ready.as_mut().map(std::mem::take).unwrap_or_default()
     }
 }
 
