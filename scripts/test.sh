@@ -31,6 +31,11 @@ for mode in transport tunnel esp-raw ah; do
     scripts/system-transparent.sh "$mode"
 done
 
+echo "== transparent mode fed by access tokens: rs/client [tun], unmodified libcoap =="
+for mode in transport tunnel; do
+    scripts/system-token-tun.sh "$mode"
+done
+
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target) =="
 scripts/fuzz-smoke.sh "$FUZZ_SECONDS"
 echo "all test stages passed"
