@@ -191,7 +191,7 @@ impl DataPath {
         }
     }
 
-    fn from_udp(
+    fn open(
         &mut self,
         now: Instant,
         src: SocketAddr,
@@ -273,7 +273,7 @@ impl World {
         let rs_esp = self.rs.node_ref().local_esp();
         assert_eq!(to, rs_esp);
         let c_esp = SocketAddr::new(self.client_ip, 4500);
-        match rs_dp.from_udp(now, c_esp, rs_esp.ip(), &mut wire[..len], &mut tun) {
+        match rs_dp.open(now, c_esp, rs_esp.ip(), &mut wire[..len], &mut tun) {
             Output::Tun { len } => Ok(tun[..len].to_vec()),
             Output::Answer { sa_ref, len } => {
                 let answer = tun[..len].to_vec();
@@ -283,7 +283,7 @@ impl World {
                 };
                 assert_eq!(to, c_esp);
                 let Output::Tun { len } =
-                    c_dp.from_udp(now, rs_esp, self.client_ip, &mut wire[..len], &mut tun)
+                    c_dp.open(now, rs_esp, self.client_ip, &mut wire[..len], &mut tun)
                 else {
                     panic!("answer not delivered: {:?}", c_dp.inb.counters())
                 };

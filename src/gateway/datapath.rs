@@ -39,7 +39,9 @@ use ace_node::scope::Grants;
 use ace_node::scope_filter::{FilterStats, ScopeFilter};
 use ace_node::transparent::Change;
 use ipsec_dp::spd::SaRef;
-use ipsec_gw::{GwCounters, Inbound, InboundFilter, InboundPart, Outbound, OutboundPart, Output};
+use ipsec_gw::{
+    GwCounters, Inbound, InboundFilter, InboundPart, Outbound, OutboundPart, Output, SplitPair,
+};
 use ipsec_io::offload::{for_each_segment, TcpCoalescer};
 use ipsec_io::raw::RawIp;
 use ipsec_io::tun::{Tun, VirtioNetHdr};
@@ -84,7 +86,7 @@ pub struct Tokens {
 
 /// Changes for the outbound thread.
 enum OutControl {
-    Install(OutboundPart),
+    Install(Box<OutboundPart>),
     Remove(SaRef),
     /// The filter's answer to a request that came on this pair.
     Answer(SaRef, Vec<u8>),
@@ -92,7 +94,7 @@ enum OutControl {
 
 /// Changes for the inbound thread.
 enum InControl {
-    Install(InboundPart, Option<Grants>),
+    Install(Box<InboundPart>, Option<Grants>),
     Remove(SaRef),
 }
 
@@ -111,10 +113,13 @@ impl Control {
     pub fn apply(&self, change: Change) {
         let sent = match change {
             Change::Install { pair, grants } => {
+                let SplitPair {
+                    inbound, outbound, ..
+                } = *pair;
                 self.in_tx
-                    .send(InControl::Install(pair.inbound, grants))
+                    .send(InControl::Install(Box::new(inbound), grants))
                     .is_ok()
-                    && self.send_out(OutControl::Install(pair.outbound))
+                    && self.send_out(OutControl::Install(Box::new(outbound)))
             }
             Change::Remove(sa) => {
                 self.in_tx.send(InControl::Remove(sa)).is_ok()
@@ -438,7 +443,7 @@ impl TunToNet {
                 break;
             };
             match c {
-                OutControl::Install(part) => self.core.install(part),
+                OutControl::Install(part) => self.core.install(*part),
                 OutControl::Remove(sa) => {
                     self.core.remove(sa);
                 }
@@ -790,7 +795,7 @@ impl NetToTun {
             .core
             .from_udp_filtered(now, src, dst, dgram, out, filter)
         {
-            Output::NotOwned => self.to_node(src, dgram),
+            Output::NotOwned => self.pass_to_node(src, dgram),
             Output::Answer { sa_ref, len } => {
                 if let Some(t) = self.tokens.as_mut() {
                     t.answers.push((sa_ref, self.out[hdr..hdr + len].to_vec()));
@@ -801,7 +806,7 @@ impl NetToTun {
     }
 
     /// A datagram the data path does not own: the node's.
-    fn to_node(&mut self, src: SocketAddr, dgram: &[u8]) {
+    fn pass_to_node(&mut self, src: SocketAddr, dgram: &[u8]) {
         let Some(t) = self.tokens.as_ref() else {
             return; // not reached: only a shared socket passes datagrams on
         };
@@ -826,7 +831,7 @@ impl NetToTun {
             match c {
                 InControl::Install(part, grants) => {
                     let sa = part.sa_ref();
-                    match self.core.install(part) {
+                    match self.core.install(*part) {
                         Ok(()) => {
                             if let (Some(f), Some(g)) = (t.filter.as_mut(), grants) {
                                 f.bind(sa, g);

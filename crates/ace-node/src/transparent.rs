@@ -69,7 +69,7 @@ pub struct TransparentConfig {
 pub enum Change {
     /// Install the pair; on an RS, bind the token's grants to it.
     Install {
-        pair: SplitPair,
+        pair: Box<SplitPair>,
         grants: Option<Grants>,
     },
     /// Remove the pair (its SAs, policies and grants).
@@ -235,7 +235,7 @@ impl Transparent {
         );
         self.pairs.insert(sa_ref, info);
         self.changes.push_back(Change::Install {
-            pair: split,
+            pair: Box::new(split),
             grants,
         });
         self.stats.handed_over += 1;

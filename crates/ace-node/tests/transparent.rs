@@ -116,7 +116,7 @@ fn apply(t: &mut Transparent, gw: &mut Gateway) -> Vec<String> {
         match ch {
             Change::Install { pair, .. } => {
                 log.push(format!("install {}", pair.sa_ref.0));
-                gw.install(pair).unwrap();
+                gw.install(*pair).unwrap();
             }
             Change::Remove(r) => {
                 log.push(format!("remove {}", r.0));

@@ -269,7 +269,7 @@ fn the_filter_answers_over_the_pair_the_request_came_on_and_refusals_are_counted
         panic!("no answer")
     };
     assert_eq!(sa_ref, b_ref);
-    let Output::Udp { to, len } = b_out.answer(now, sa_ref, &tun[..len].to_vec(), &mut wire) else {
+    let Output::Udp { to, len } = b_out.answer(now, sa_ref, &tun[..len], &mut wire) else {
         panic!("{:?}", b_out.counters())
     };
     assert_eq!(to, from_a());
