@@ -316,8 +316,12 @@ pub async fn run_client(
     let mut pairs = Transparent::new(tc);
     let mut retry = FIRST_RETRY;
     let r = loop {
-        let next = match acquire(&client, &mut pairs, &control, &access, &tun.device, verbose).await
-        {
+        let acquired = tokio::select! {
+            r = acquire(&client, &mut pairs, &control, &access, &tun.device, verbose) => r,
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+            why = dp.stopped().recv() => break Err(why.unwrap_or_else(|| "data path stopped".into())),
+        };
+        let next = match acquired {
             Ok(renew) => {
                 retry = FIRST_RETRY;
                 renew.max(Instant::now() + Duration::from_secs(1))
