@@ -185,3 +185,30 @@ pub enum KdfError {
     #[error("integrity transform {0} does not match the cipher")]
     IntegrityMismatch(u16),
 }
+
+/// Why the IKEv2 state machine could not do what was asked (local errors;
+/// the peer's errors are [`crate::Failure`]s and counters).
+#[derive(Debug, thiserror::Error)]
+pub enum IkeError {
+    /// Cryptography failed (key generation, a bad peer value).
+    #[error("crypto: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// Key derivation failed.
+    #[error("key derivation: {0}")]
+    Kdf(#[from] KdfError),
+    /// A message could not be written.
+    #[error("emit: {0}")]
+    Emit(#[from] EmitError),
+    /// The system random generator failed.
+    #[error("random generator failed")]
+    Random,
+    /// Not configured or not supported.
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// The operation does not apply in the SA's state.
+    #[error("operation not possible in the IKE SA's state")]
+    WrongState,
+    /// No such IKE SA or Child SA.
+    #[error("no such SA")]
+    NoSuchSa,
+}

@@ -1,6 +1,6 @@
-//! `ikev2`: the wire format and key schedule of IKEv2 (RFC 7296) for the
-//! ACE-OAuth IPsec profile — the foundation the sans-IO state machine
-//! builds on.
+//! `ikev2`: IKEv2 (RFC 7296) for the ACE-OAuth IPsec profile, as a sans-IO
+//! state machine: wire format, key schedule, cryptography, and the
+//! initiator/responder [`Endpoint`].
 //!
 //! No sockets, no clocks: bytes in, typed values out, and back.
 //!
@@ -21,6 +21,14 @@
 //! - [`crypto`]: D-H groups 19 and 31, the SK/SKF payload protection
 //!   (AES-GCM-16, AES-CBC + HMAC-SHA-256-128) with RFC 7383 reassembly, and
 //!   ECDSA P-256 AUTH (RFC 4754, RFC 7427) with raw public keys.
+//! - [`proposal`], [`selectors`]: suites and proposal choice (§2.7, §3.3),
+//!   traffic selector narrowing (§2.9).
+//! - [`endpoint`]: every IKE SA of a host — IKE_SA_INIT, IKE_AUTH,
+//!   CREATE_CHILD_SA (Child SA and IKE SA rekeys with PFS), INFORMATIONAL
+//!   (DELETE, liveness), retransmission, cookies (§2.6), NAT detection and
+//!   the float to the NAT-T port (§2.23), fragmentation (RFC 7383), the
+//!   RFC 7815 minimal initiator. [`config`] and [`event`] are its inputs and
+//!   outputs.
 //!
 //! Peer input never panics: every parser returns a [`ParseError`] naming
 //! the rule broken, and [`ParseError::notify`] the notification to answer.
@@ -38,24 +46,36 @@
 )]
 
 pub mod auth;
+pub mod config;
 pub mod consts;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
+pub mod event;
 pub mod header;
+mod ike_sa;
 pub mod keys;
 pub mod message;
 pub mod payload;
 pub mod prf;
+pub mod proposal;
+pub mod selectors;
+mod util;
 mod wire;
 
 pub use auth::{psk_auth, signed_octets, verify_psk_auth, Role};
+pub use config::{ChildPolicy, Config, Credential, InitiatorParams, Mode, PeerAuth, PeerEntry};
 pub use consts::{
     AuthMethod, CertEncoding, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId, NotifyType,
     PayloadType, PrfId, ProtocolId, TransformType, TsType,
 };
+pub use endpoint::Endpoint;
+pub use error::IkeError;
 pub use error::{EmitError, KdfError, ParseError};
+pub use event::{ChildSa, Counters, DownReason, Event, Failure, IkeSaId, Transmit};
 pub use header::{Header, HeaderRepr, IkeSpi};
 pub use keys::{ChildSaKeys, CipherSpec, IkeSaKeys, SkeySeed};
 pub use message::{MessageRepr, MessageView};
 pub use payload::{Payload, PayloadIter, RawPayload};
 pub use prf::{Prf, Secret};
+pub use proposal::{ChildSuite, IkeSuite};
