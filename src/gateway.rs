@@ -33,6 +33,7 @@ use serde::Deserialize;
 use crate::config::{alg_id, parse, ConfigError};
 
 pub mod datapath;
+pub mod ike;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +60,9 @@ pub struct GatewayToml {
     pub udp_gro: Option<bool>,
     #[serde(default)]
     pub pair: Vec<PairToml>,
+    /// IKEv2 sets pairs up with one peer (see [`ike`]); needs `udp_listen`
+    /// (the NAT-T port, shared with ESP-in-UDP).
+    pub ike: Option<ike::IkeToml>,
 }
 
 #[derive(Deserialize)]
@@ -455,15 +459,26 @@ pub async fn run(file: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
     let cfg: GatewayToml = parse(file, &text).map_err(|e| e.to_string())?;
     let pairs = cfg.pairs(file).map_err(|e| e.to_string())?;
-    let needs_udp = pairs.iter().any(|p| {
-        matches!(
-            p.protocol,
-            Protocol::Esp {
-                encap: EspEncap::Udp,
-                ..
-            }
-        )
-    });
+    let ike = match (&cfg.ike, cfg.udp_listen) {
+        (Some(t), Some(natt)) => Some((t.settings(file, natt).map_err(|e| e.to_string())?, natt)),
+        (Some(_), None) => {
+            return Err(format!(
+                "{}: udp_listen: needed by [ike] (the NAT-T port)",
+                file.display()
+            ))
+        }
+        (None, _) => None,
+    };
+    let needs_udp = ike.is_some()
+        || pairs.iter().any(|p| {
+            matches!(
+                p.protocol,
+                Protocol::Esp {
+                    encap: EspEncap::Udp,
+                    ..
+                }
+            )
+        });
     let needs_esp_raw = pairs.iter().any(|p| {
         matches!(
             p.protocol,
@@ -526,9 +541,31 @@ pub async fn run(file: &Path) -> Result<(), String> {
         local_udp_ip: cfg.udp_listen.map(|a| a.ip()),
     };
     let (outbound, inbound) = gw.split();
+    let (to_ike, from_dp) = tokio::sync::mpsc::channel(1024);
+    let tokens = ike.is_some().then_some(datapath::Tokens {
+        filter: None,
+        to_node: to_ike,
+    });
     let mut dp =
-        datapath::start(io, outbound, inbound, None).map_err(|e| format!("data path: {e}"))?;
+        datapath::start(io, outbound, inbound, tokens).map_err(|e| format!("data path: {e}"))?;
+    let ike_task = match (ike, dp.control()) {
+        (Some((settings, natt)), Some(control)) => {
+            let driver = ike::IkeDriver::new(settings, natt, control, from_dp)?;
+            Some(tokio::spawn(driver.run()))
+        }
+        _ => None,
+    };
+    let ike_ended = async {
+        match ike_task {
+            Some(t) => t.await.unwrap_or_else(|e| e.to_string()),
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
+        why = ike_ended => {
+            tracing::error!(counters = ?dp.counters(), "IKE driver ended: {why}");
+            Err(why)
+        }
         _ = tokio::signal::ctrl_c() => {
             tracing::info!(counters = ?dp.counters(), "gateway stopping");
             Ok(())

@@ -88,6 +88,8 @@ pub struct Tokens {
 enum OutControl {
     Install(Box<OutboundPart>),
     Remove(SaRef),
+    /// A rekeyed Child SA takes over the pair's outbound direction.
+    Rekey(Box<OutboundPart>),
     /// The filter's answer to a request that came on this pair.
     Answer(SaRef, Vec<u8>),
 }
@@ -96,6 +98,10 @@ enum OutControl {
 enum InControl {
     Install(Box<InboundPart>, Option<Grants>),
     Remove(SaRef),
+    /// A rekeyed Child SA's inbound SA joins its pair.
+    Rekey(Box<InboundPart>),
+    /// One inbound SA of a pair goes (the old SA of a rekey).
+    RemoveSpi(u32),
 }
 
 /// Changes pairs in the running data path, and sends the node's ESP.
@@ -128,6 +134,41 @@ impl Control {
         };
         if !sent {
             tracing::error!("data path gone: change not applied");
+        }
+    }
+
+    /// Installs an SA pair (an IKEv2 Child SA) without grants.
+    pub fn install(&self, pair: SplitPair) {
+        self.apply(Change::Install {
+            pair: Box::new(pair),
+            grants: None,
+        });
+    }
+
+    /// Removes a pair (its SAs and policies).
+    pub fn remove(&self, sa: SaRef) {
+        self.apply(Change::Remove(sa));
+    }
+
+    /// A rekeyed Child SA (RFC 7296 §2.8) joins the pair named by its
+    /// [`SaRef`]: its inbound SA is added beside the old one, its outbound
+    /// SA replaces the old one at once.
+    pub fn rekey(&self, pair: SplitPair) {
+        let SplitPair {
+            inbound, outbound, ..
+        } = pair;
+        let sent = self.in_tx.send(InControl::Rekey(Box::new(inbound))).is_ok()
+            && self.send_out(OutControl::Rekey(Box::new(outbound)));
+        if !sent {
+            tracing::error!("data path gone: rekey not applied");
+        }
+    }
+
+    /// Removes one inbound SA of a pair that keeps another (the old SA of
+    /// a rekey, once deleted).
+    pub fn remove_spi(&self, spi: u32) {
+        if self.in_tx.send(InControl::RemoveSpi(spi)).is_err() {
+            tracing::error!("data path gone: SA removal not applied");
         }
     }
 
@@ -213,7 +254,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Logs the first ten of a kind, then every power of two.
-fn throttled(count: u64) -> bool {
+pub(crate) fn throttled(count: u64) -> bool {
     count <= 10 || count.is_power_of_two()
 }
 
@@ -447,6 +488,7 @@ impl TunToNet {
                 OutControl::Remove(sa) => {
                     self.core.remove(sa);
                 }
+                OutControl::Rekey(part) => self.core.rekey(*part),
                 OutControl::Answer(sa, packet) => {
                     let now = Instant::now();
                     self.seal(batch, packet.len(), |core, out| {
@@ -845,6 +887,14 @@ impl NetToTun {
                     if let Some(f) = t.filter.as_mut() {
                         f.unbind(sa);
                     }
+                }
+                InControl::Rekey(part) => {
+                    if let Err(e) = self.core.rekey(*part) {
+                        tracing::error!(error = %e, "rekeyed SA not installed");
+                    }
+                }
+                InControl::RemoveSpi(spi) => {
+                    self.core.remove_spi(spi);
                 }
             }
         }

@@ -504,6 +504,18 @@ impl Outbound {
         self.out.remove(&sa_ref).is_some()
     }
 
+    /// RFC 7296 §2.8: a rekeyed Child SA takes over the pair's outbound
+    /// direction. The new SA replaces the old one under the same [`SaRef`],
+    /// so the pair's policies stay as they are (first match unchanged);
+    /// without such a pair, `part` is installed like a new one.
+    pub fn rekey(&mut self, part: OutboundPart) {
+        if let Some(st) = self.out.get_mut(&part.sa_ref) {
+            *st = part.state;
+        } else {
+            self.install(part);
+        }
+    }
+
     /// An IP packet read from the TUN device (outbound, RFC 4301 §5.1).
     pub fn from_tun(&mut self, now: Instant, packet: &[u8], out: &mut [u8]) -> Output {
         let Ok(ip) = IpPacket::parse(packet) else {
@@ -637,6 +649,53 @@ impl Inbound {
             self.spd.push_both(*sel, Action::Protect(part.sa_ref));
         }
         Ok(())
+    }
+
+    /// RFC 7296 §2.8: the inbound SA of a rekeyed Child SA joins its pair
+    /// (same [`SaRef`], same policies), so packets on the old and the new
+    /// SA both pass the inbound SPD check until the old one is deleted
+    /// ([`Inbound::remove_spi`]). Without such a pair, `part` is installed
+    /// like a new one. The SPI must be free; nothing changes on error.
+    pub fn rekey(&mut self, part: InboundPart) -> Result<(), GwError> {
+        let known = self.esp_in_info.values().any(|(r, _)| *r == part.sa_ref);
+        if !known {
+            return self.install(part);
+        }
+        let name = format!("{:?}", part.sa_ref);
+        if self.owns_spi(part.spi) {
+            return Err(GwError::Pair(
+                name,
+                format!("inbound SPI {:#010x} already in use", part.spi),
+            ));
+        }
+        let InSa::Esp(sa) = part.sa else {
+            return Err(GwError::Pair(name, "only ESP pairs are rekeyed".into()));
+        };
+        self.esp_in
+            .insert_inbound(sa)
+            .map_err(|e| GwError::Pair(name, e.to_string()))?;
+        self.esp_in_info
+            .insert(part.spi, (part.sa_ref, part.tunnel));
+        if let Some(peer) = part.udp_peer {
+            self.udp_peers.insert(part.sa_ref, peer);
+        }
+        Ok(())
+    }
+
+    /// Removes one inbound ESP SA of a pair (the old SA of a rekey); the
+    /// pair's policies stay while it has another inbound SA. Returns the
+    /// pair's reference and whether the pair is now without inbound SA
+    /// (then the caller removes it), or `None` for an SPI not owned here.
+    pub fn remove_spi(&mut self, spi: u32) -> Option<(SaRef, bool)> {
+        let (sa_ref, _) = self.esp_in_info.remove(&spi)?;
+        self.esp_in.remove_inbound(spi);
+        let empty = !self.esp_in_info.values().any(|(r, _)| *r == sa_ref);
+        Some((sa_ref, empty))
+    }
+
+    /// The pair an inbound ESP SPI belongs to.
+    pub fn pair_of_spi(&self, spi: u32) -> Option<SaRef> {
+        self.esp_in_info.get(&spi).map(|(r, _)| *r)
     }
 
     /// Removes a pair's inbound SA, its policies and pending rebinding.

@@ -325,3 +325,83 @@ fn an_answer_leaves_only_over_its_own_pair() {
     );
     assert_eq!(b.counters().drops.get("answer-refused"), Some(&3));
 }
+
+/// A's outbound and B's inbound halves of a pair with these SPIs, built
+/// like a Child SA of IKEv2 (keys from a seed here), under `a_ref`/`b_ref`.
+fn pair_with_spis(now: Instant, spi_c: u32, spi_rs: u32, seed: u8) -> (SplitPair, SplitPair) {
+    let mut a = config(Role::Client);
+    a.spi_sa_c = spi_c;
+    a.spi_sa_rs = spi_rs;
+    a.seed = vec![seed; 32].into();
+    let mut b = config(Role::Server);
+    b.spi_sa_c = spi_c;
+    b.spi_sa_rs = spi_rs;
+    b.seed = vec![seed; 32].into();
+    (
+        SplitPair::from_config(now, SaRef(7), a).unwrap(),
+        SplitPair::from_config(now, SaRef(9), b).unwrap(),
+    )
+}
+
+#[test]
+fn a_rekeyed_child_sa_takes_over_outbound_and_both_inbound_sas_pass_until_the_old_is_deleted() {
+    let now = Instant::now();
+    let (mut a_out, _a_in) = Gateway::new().split();
+    let (_b_out, mut b_in) = Gateway::new().split();
+    let (a1, b1) = pair_with_spis(now, SPI_C, SPI_RS, 1);
+    a_out.install(a1.outbound);
+    b_in.install(b1.inbound).unwrap();
+
+    let mut wire = vec![0u8; 2048];
+    let mut tun = vec![0u8; 2048];
+    let req = udp4(A, B, 40000, 5683, b"get");
+    let Output::Udp { len, .. } = a_out.from_tun(now, &req, &mut wire) else {
+        panic!("{:?}", a_out.counters())
+    };
+    let old_packet = wire[..len].to_vec();
+    assert_eq!(&old_packet[..4], &SPI_C.to_be_bytes());
+
+    // The rekey: new SPIs and keys, the same pair.
+    let (a2, b2) = pair_with_spis(now, 0x4001, 0x4002, 2);
+    a_out.rekey(a2.outbound);
+    b_in.rekey(b2.inbound).unwrap();
+    assert_eq!(b_in.pair_of_spi(0x4001), Some(SaRef(9)));
+    assert_eq!(b_in.pair_of_spi(SPI_C), Some(SaRef(9)));
+    let Output::Udp { len, .. } = a_out.from_tun(now, &req, &mut wire) else {
+        panic!("{:?}", a_out.counters())
+    };
+    let new_packet = wire[..len].to_vec();
+    assert_eq!(&new_packet[..4], &0x4001u32.to_be_bytes(), "outbound moved");
+
+    // Both pass the inbound SPD check (the old one was still in flight).
+    for p in [&new_packet, &old_packet] {
+        let mut copy = p.clone();
+        let Output::Tun { len: n } = b_in.from_udp(now, from_a(), ip(B), &mut copy, &mut tun)
+        else {
+            panic!("{:?}", b_in.counters())
+        };
+        assert_eq!(&tun[..n], &req[..]);
+    }
+    // A second SA with an SPI in use is refused.
+    let (_, b_dup) = pair_with_spis(now, 0x4001, 0x4002, 3);
+    assert!(b_in.rekey(b_dup.inbound).is_err());
+
+    // The old SA is deleted: its packets are unknown, the pair stays.
+    assert_eq!(b_in.remove_spi(SPI_C), Some((SaRef(9), false)));
+    let mut copy = old_packet.clone();
+    assert_eq!(
+        b_in.from_udp(now, from_a(), ip(B), &mut copy, &mut tun),
+        Output::Dropped(Drop::UnknownSpi)
+    );
+    let Output::Udp { len, .. } = a_out.from_tun(now, &req, &mut wire) else {
+        panic!("{:?}", a_out.counters())
+    };
+    let mut copy = wire[..len].to_vec();
+    assert!(matches!(
+        b_in.from_udp(now, from_a(), ip(B), &mut copy, &mut tun),
+        Output::Tun { .. }
+    ));
+    // The last SA goes: the caller learns the pair is empty.
+    assert_eq!(b_in.remove_spi(0x4001), Some((SaRef(9), true)));
+    assert_eq!(b_in.remove_spi(0x4001), None);
+}
