@@ -36,6 +36,9 @@ for mode in transport tunnel; do
     scripts/system-token-tun.sh "$mode"
 done
 
+echo "== IKEv2 interop with strongSwan charon: gateway [ike], both directions, PSK and raw keys =="
+scripts/interop-strongswan.sh
+
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target) =="
 scripts/fuzz-smoke.sh "$FUZZ_SECONDS"
 echo "all test stages passed"

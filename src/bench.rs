@@ -3,6 +3,8 @@
 //! AES-GCM as an outside baseline (through python `cryptography`, when
 //! installed); the SAD's memory per SA pair and lookup cost at 100 000 SAs.
 
+pub mod ike;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 

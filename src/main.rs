@@ -88,6 +88,36 @@ enum BenchWhat {
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
     },
+    /// IKE SA + Child SA establishments per second (PSK + X25519, raw keys + P-256):
+    /// in-process, over loopback UDP, or against a remote responder (--target).
+    Ike {
+        #[arg(long)]
+        json: bool,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// IKE SAs in flight (load initiator).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// A remote responder's IKE address (e.g. charon): only the load initiator runs.
+        #[arg(long)]
+        target: Option<SocketAddr>,
+        /// The load initiator's IKE address with --target (NAT-T: port 4500 of it).
+        #[arg(long)]
+        local: Option<SocketAddr>,
+        /// The shared key with --target (hex).
+        #[arg(long)]
+        psk: Option<String>,
+        /// With --target: our P-256 private scalar (hex) for the raw-keys run.
+        #[arg(long)]
+        key: Option<String>,
+        /// With --target: the responder's P-256 public key (hex 04|x|y).
+        #[arg(long)]
+        peer_key: Option<String>,
+        /// Only this authentication: psk (PSK + X25519) or key (raw keys + P-256).
+        #[arg(long)]
+        auth: Option<String>,
+    },
 }
 
 fn init_logs(filter: Option<&str>, default: &str) {
@@ -160,6 +190,39 @@ async fn main() -> ExitCode {
             init_logs(cli.log.as_deref(), "error");
             exit(
                 tokio::task::spawn_blocking(move || bench::run_esp(json, seconds))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string())),
+            )
+        }
+        Cmd::Bench {
+            what:
+                BenchWhat::Ike {
+                    json,
+                    seconds,
+                    concurrency,
+                    target,
+                    local,
+                    psk,
+                    key,
+                    peer_key,
+                    auth,
+                },
+        } => {
+            init_logs(cli.log.as_deref(), "error");
+            let args = bench::ike::IkeBenchArgs {
+                json,
+                seconds,
+                concurrency,
+                target,
+                local,
+                local_natt: None,
+                psk,
+                key,
+                peer_key,
+                auth,
+            };
+            exit(
+                tokio::task::spawn_blocking(move || bench::ike::run(args))
                     .await
                     .unwrap_or_else(|e| Err(e.to_string())),
             )
