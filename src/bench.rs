@@ -89,6 +89,15 @@ fn machine() -> Machine {
     }
 }
 
+/// Prints a report as pretty JSON on stdout (`--json`).
+fn print_json<T: Serialize>(report: &T) -> Result<(), String> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(report).map_err(|e| e.to_string())?
+    );
+    Ok(())
+}
+
 const OPENSSL_SCRIPT: &str = r#"
 import time
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM
@@ -263,11 +272,7 @@ pub fn run_esp(json: bool, seconds: f64) -> Result<(), String> {
         sad,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-        return Ok(());
+        return print_json(&report);
     }
     let m = &report.machine;
     println!(

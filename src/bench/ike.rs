@@ -625,15 +625,11 @@ pub fn run(a: IkeBenchArgs) -> Result<(), String> {
         wire,
     };
     if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-        return Ok(());
+        return super::print_json(&report);
     }
     let m = &report.machine;
     println!(
-        "machine: {} ({} cores), load {}",
+        "machine: {} ({} cores usable), load {}",
         m.cpu, m.cores, m.load_average
     );
     println!("IKE SA + first Child SA per second, responder on one thread\n");
