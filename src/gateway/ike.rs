@@ -647,7 +647,6 @@ impl Pairs {
     }
 }
 
-
 /// The running IKE side of the gateway.
 pub struct IkeDriver {
     ep: Endpoint,
@@ -1029,5 +1028,80 @@ mod tests {
         assert!(ts_prefix("::1/128").is_err());
         let s = selectors(&[ts_prefix("10.98.1.1").unwrap()], &[t]).unwrap();
         assert_eq!(s.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+    use crate::gateway::GatewayToml;
+
+    fn load(name: &str) -> Result<IkeSettings, String> {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name);
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let cfg: GatewayToml = crate::config::parse(&file, &text).map_err(|e| e.to_string())?;
+        let natt = cfg.udp_listen.ok_or("no udp_listen")?;
+        cfg.ike
+            .ok_or("no [ike]")?
+            .settings(&file, natt)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_examples_are_valid_and_complete() {
+        let i = load("gateway-ike-initiator.toml").unwrap();
+        let (peer, p) = i.initiator.as_ref().unwrap();
+        assert_eq!(peer.port(), 500);
+        assert_eq!(p.local_id, key_id(b"kid-01"));
+        assert!(matches!(p.credential, Credential::Psk(_)));
+        assert_eq!(i.cfg.natt_port, 4500);
+        let r = load("gateway-ike-responder.toml").unwrap();
+        let e = r.responder.as_ref().unwrap();
+        assert!(matches!(e.auth, PeerAuth::P256(_)));
+        assert_eq!(r.cfg.child_pfs, Some(DhGroup::ECP_256));
+    }
+
+    #[test]
+    fn invalid_ike_tables_name_the_key() {
+        let file = Path::new("gw.toml");
+        let natt: SocketAddr = "10.99.0.1:4500".parse().unwrap();
+        let base = r#"
+role = "initiator"
+listen = "10.99.0.1:500"
+peer = "10.99.0.2:500"
+local_id = "keyid:kid-01"
+psk = "000102030405060708090a0b0c0d0e0f"
+local_ts = ["10.98.1.1/32"]
+remote_ts = ["10.98.2.1/32"]
+"#;
+        let check = |extra: &str, drop: &str, key: &str| {
+            let text: String = base
+                .lines()
+                .filter(|l| drop.is_empty() || !l.starts_with(drop))
+                .chain(extra.lines())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let t: IkeToml = toml::from_str(&text).unwrap();
+            let e = t.settings(file, natt).err().expect(key);
+            assert_eq!(e.key, key, "{}", e.msg);
+        };
+        check("", "peer", "ike.peer");
+        check("role = \"both\"", "role", "ike.role");
+        check("psk = \"00\"", "psk", "ike.psk");
+        check("local_id = \"kid\"", "local_id", "ike.local_id");
+        check("proposals = [\"des-md5-modp768\"]", "", "ike.proposals[0]");
+        check(
+            "esp_proposals = [\"aes128gcm16-x25519\", \"aes128gcm16\"]",
+            "",
+            "ike.esp_proposals[1]",
+        );
+        check("remote_ts = []", "remote_ts", "ike.remote_ts");
+        check("listen = \"10.99.0.9:500\"", "listen", "ike.listen");
+        check("private_key = \"00\"", "", "ike.psk");
+        // Valid as it stands.
+        let t: IkeToml = toml::from_str(base).unwrap();
+        assert!(t.settings(file, natt).is_ok());
     }
 }
