@@ -1105,3 +1105,82 @@ remote_ts = ["10.98.2.1/32"]
         assert!(t.settings(file, natt).is_ok());
     }
 }
+
+#[cfg(test)]
+mod pair_tests {
+    use super::*;
+
+    fn child(ike: IkeSaId, spi_in: u32, rekeyed_from: Option<u32>) -> ChildSa {
+        let suite = ChildSuite::ESP_AES128GCM16;
+        let cipher = suite.cipher().unwrap();
+        let km = |b: u8| Secret::new(vec![b; cipher.keymat_len()]);
+        ChildSa {
+            ike,
+            tag: 1,
+            protocol: ikev2::ProtocolId::ESP,
+            mode: ikev2::Mode::Tunnel,
+            suite,
+            cipher,
+            spi_in,
+            spi_out: spi_in + 1,
+            keymat_in: km(1),
+            keymat_out: km(2),
+            local_ts: vec![ts_prefix("10.98.1.1").unwrap()],
+            remote_ts: vec![ts_prefix("10.98.2.1").unwrap()],
+            local: "10.99.0.1:4500".parse().unwrap(),
+            remote: "10.99.0.2:4500".parse().unwrap(),
+            encap: true,
+            lifetime: Duration::from_secs(60),
+            rekeyed_from,
+        }
+    }
+
+    #[test]
+    fn a_rekey_joins_the_old_pair_and_the_pair_goes_with_its_last_sa() {
+        let mut p = Pairs::default();
+        let PairChange::Install(r) = p.child_up(&child(1, 0x1000, None)) else {
+            panic!()
+        };
+        assert_eq!(
+            p.child_up(&child(1, 0x2000, Some(0x1000))),
+            PairChange::Rekey(r)
+        );
+        assert_eq!(p.child_deleted(0x1000), Some(PairChange::RemoveSpi(0x1000)));
+        assert_eq!(p.child_deleted(0x1000), None, "once");
+        // The IKE SA was rekeyed: its Child SAs move with it.
+        p.ike_rekeyed(1, 2);
+        assert!(p.ike_down(1).is_empty());
+        // A second, unrelated Child SA gets its own pair.
+        let PairChange::Install(r2) = p.child_up(&child(2, 0x3000, None)) else {
+            panic!()
+        };
+        assert_ne!(r, r2);
+        assert_eq!(p.child_deleted(0x2000), Some(PairChange::Remove(r)));
+        assert_eq!(p.ike_down(2), vec![PairChange::Remove(r2)]);
+        assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_child_sa_becomes_a_pair_and_what_the_data_path_cannot_carry_is_refused() {
+        let now = Instant::now();
+        let pair = child_pair(now, SaRef(5), &child(1, 0x1000, None)).unwrap();
+        assert_eq!(pair.inbound.spi(), 0x1000);
+        assert_eq!(pair.sa_ref, SaRef(5));
+        let mut c = child(1, 0x1000, None);
+        c.encap = false;
+        assert!(matches!(
+            child_pair(now, SaRef(5), &c),
+            Err(PairError::NotEncapsulated)
+        ));
+        let mut c = child(1, 0x1000, None);
+        c.keymat_in = Secret::new(vec![0; 3]);
+        assert!(matches!(
+            child_pair(now, SaRef(5), &c),
+            Err(PairError::Keys(_))
+        ));
+        let mut c = child(1, 0x1000, None);
+        c.suite = ChildSuite::AH_SHA256;
+        c.protocol = ikev2::ProtocolId::AH;
+        assert!(matches!(child_pair(now, SaRef(5), &c), Err(PairError::Ah)));
+    }
+}
