@@ -7,6 +7,9 @@
 #   sw-psk    charon initiator → ace-ipsec responder, PSK, IDi ID_KEY_ID
 #   ace-key   ace-ipsec initiator → charon responder, P-256 raw public keys
 #   sw-key    charon initiator → ace-ipsec responder, P-256 raw public keys
+#   ace-ace   ace-ipsec ↔ ace-ipsec in transport mode (which kernel-libipsec
+#             refuses): up, ping both ways, Child SA rekeys from each side,
+#             IKE SA rekey, DELETE from the responder
 #
 # Each: IKE SA and Child SA up on both sides with matching SPIs (charon's
 # `swanctl --list-sas` against ace-ipsec's log), ping both ways through the
@@ -31,7 +34,7 @@ source scripts/strongswan-lib.sh
 OUT=""
 if [ -n "${1:-}" ] && [[ "$1" != *-* || -d "$1" || "$1" == /* ]]; then OUT=$1; shift; fi
 SCENARIOS=("$@")
-[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(ace-psk sw-psk ace-key sw-key)
+[ ${#SCENARIOS[@]} -gt 0 ] || SCENARIOS=(ace-psk sw-psk ace-key sw-key ace-ace)
 
 cargo build --release --locked -p ace-ipsec > /dev/null 2>&1 || cargo build --release -p ace-ipsec
 ACE=$(readlink -f "${CARGO_TARGET_DIR:-target}/release/ace-ipsec")
@@ -241,8 +244,90 @@ EOF
     ip netns exec "$NS_A" ip link del "$TUN" 2> /dev/null || true
 }
 
+# ace_cmd_at SIDE WORD: a test command to ace-ace's side a or b.
+ace_cmd_at() {
+    python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM); s.sendto(sys.argv[2].encode(), sys.argv[1])' \
+        "$W/ace-ace-$1.ctl" "$2"
+}
+# ace_ace: both ends ace-ipsec, transport mode between the veth addresses;
+# policy routing puts only ICMP between them into the TUN devices.
+ace_ace() {
+    CUR=ace-ace
+    echo "== ace-ace (transport mode)"
+    local side ns me peer role idl idr pids=()
+    for side in a b; do
+        if [ $side = a ]; then ns=$NS_A me=$OUT_A peer=$OUT_B role=initiator idl=keyid:$KID idr=@rs.example
+        else ns=$NS_B me=$OUT_B peer=$OUT_A role=responder idl=@rs.example idr=keyid:$KID; fi
+        cat > "$W/ace-ace-$side.toml" <<EOF
+tun = "$TUN"
+udp_listen = "$me:4500"
+[ike]
+role = "$role"
+listen = "$me:500"
+peer = "$peer:500"
+local_id = "$idl"
+remote_id = "$idr"
+psk = "$PSK"
+mode = "transport"
+local_ts = ["$me/32"]
+remote_ts = ["$peer/32"]
+esp_proposals = ["chacha20poly1305-x25519"]
+control = "$W/ace-ace-$side.ctl"
+EOF
+    done
+    # B (responder) first, so that A's IKE_SA_INIT finds it.
+    for side in b a; do
+        if [ $side = a ]; then ns=$NS_A me=$OUT_A peer=$OUT_B; else ns=$NS_B me=$OUT_B peer=$OUT_A; fi
+        sst_bg "$ns" "$W/ace-ace-$side.log" env NO_COLOR=1 "$ACE" --log info gateway --config "$W/ace-ace-$side.toml"
+        pids+=("$SST_LAST_PID")
+        sst_wait 10 ip netns exec "$ns" ip link show "$TUN" > /dev/null 2>&1 || fail "no TUN device in $ns"
+        ip netns exec "$ns" ip link set "$TUN" up
+        ip netns exec "$ns" ip rule add pref 100 to "$peer" ipproto icmp lookup 100
+        ip netns exec "$ns" ip route replace "$peer/32" dev "$TUN" src "$me" table 100
+        sst_wait 10 test -S "$W/ace-ace-$side.ctl" || fail "no control socket ($side)"
+    done
+    ln -sf "$W/ace-ace-a.log" "$W/ace-ace.ace.log"     # ace_log reads A's log
+    ace_wait_count 'ike: Child SA up' 1 15 || fail "A: no Child SA"
+    sst_wait 10 grep -q 'ike: Child SA up' "$W/ace-ace-b.log" || fail "B: no Child SA"
+    local a_in b_out
+    a_in=$(ace_child_field spi_in)
+    b_out=$(sed 's/\x1b\[[0-9;]*m//g' "$W/ace-ace-b.log" | grep 'ike: Child SA up' | tail -1 | sed -E 's/.*spi_out=([0-9a-f]+).*/\1/')
+    [ "$a_in" = "$b_out" ] || fail "SPIs differ: A in=$a_in, B out=$b_out"
+    ace_log | grep 'ike: Child SA up' | grep -q 'mode=Transport' || fail "not transport mode"
+    ok "IKE SA + Child SA up, transport mode, SPIs match ($a_in)"
+    ping_pair() {
+        ip netns exec "$NS_A" ping -c 3 -i 0.2 -W 2 "$OUT_B" > /dev/null 2>&1 || fail "ping A → B ($1)"
+        ip netns exec "$NS_B" ping -c 3 -i 0.2 -W 2 "$OUT_A" > /dev/null 2>&1 || fail "ping B → A ($1)"
+        ok "ping both ways in transport mode ($1)"
+    }
+    ping_pair "first Child SA"
+    ace_cmd_at a rekey-child
+    ace_wait_count 'ike: Child SA up' 2 || fail "A: no rekeyed Child SA"
+    ace_wait_count 'old SA removed, pair continues' 1 || fail "A: old SA not removed"
+    ping_pair "after A's Child SA rekey"
+    ace_cmd_at b rekey-child
+    ace_wait_count 'ike: Child SA up' 3 || fail "A: no Child SA from B's rekey"
+    ace_wait_count 'old SA removed, pair continues' 2 || fail "A: old SA of B's rekey not removed"
+    ping_pair "after B's Child SA rekey"
+    ace_cmd_at b rekey-ike
+    ace_wait_count 'ike: IKE SA rekeyed' 1 || fail "A: IKE SA rekey by B not seen"
+    ping_pair "after B's IKE SA rekey"
+    ace_cmd_at b delete
+    ace_wait_count 'ike: pair removed' 1 || fail "A: pair not removed after B's DELETE"
+    sst_wait 10 grep -q 'ike: pair removed' "$W/ace-ace-b.log" || fail "B: pair not removed"
+    if ip netns exec "$NS_A" ping -c 1 -W 1 "$OUT_B" > /dev/null 2>&1; then fail "ICMP still passes after the DELETE"; fi
+    ok "DELETE from the responder: both pairs removed, no traffic"
+    kill -INT "${pids[@]}" 2> /dev/null || true
+    wait "${pids[@]}" 2> /dev/null || true
+    for ns in "$NS_A" "$NS_B"; do
+        ip netns exec "$ns" ip rule del pref 100 2> /dev/null || true
+        ip netns exec "$ns" ip link del "$TUN" 2> /dev/null || true
+    done
+}
+
 for s in "${SCENARIOS[@]}"; do
-    case "$s" in ace-psk|sw-psk|ace-key|sw-key) scenario "$s" ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
+    case "$s" in ace-psk|sw-psk|ace-key|sw-key) scenario "$s" ;;
+        ace-ace) ace_ace ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
 done
 CUR=""
 echo "all passed: ${SCENARIOS[*]}"
