@@ -1,6 +1,9 @@
 //! `ace-ipsec gateway`: the transparent mode. Unmodified programs' packets
 //! are routed into a TUN device; the `ipsec-gw` core protects them by SPD,
-//! and the driver sends them as ESP-in-UDP (RFC 3948) or raw ESP/AH.
+//! and the driver sends them as ESP-in-UDP (RFC 3948) or raw ESP/AH. The SA
+//! pairs come from the configuration (`[[pair]]`) or from IKEv2 (`[ike]`,
+//! see [`ike`]: the data path shares its ESP-in-UDP socket with the IKE
+//! driver, which installs, rekeys and removes pairs while it runs).
 //!
 //! Limits the configuration enforces:
 //!

@@ -709,7 +709,8 @@ impl IkeDriver {
         })
     }
 
-    fn drop(&mut self, reason: &'static str, what: &str) {
+    /// Counts a drop or failure by reason and logs it (throttled).
+    fn count_drop(&mut self, reason: &'static str, what: &str) {
         let n = self.drops.entry(reason).or_insert(0);
         *n += 1;
         if throttled(*n) {
@@ -749,7 +750,7 @@ impl IkeDriver {
                         let now = Instant::now();
                         self.ep.handle(now, self.listen, src, &buf[..n]);
                     }
-                    Err(e) => self.drop("ike-recv-error", &e.to_string()),
+                    Err(e) => self.count_drop("ike-recv-error", &e.to_string()),
                 },
                 d = self.from_dp.recv() => {
                     let Some((src, dgram)) = d else {
@@ -763,7 +764,7 @@ impl IkeDriver {
                             let word = String::from_utf8_lossy(&cmd[..n]).trim().to_string();
                             self.command(&word);
                         }
-                        Err(e) => self.drop("control-recv-error", &e.to_string()),
+                        Err(e) => self.count_drop("control-recv-error", &e.to_string()),
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -778,8 +779,10 @@ impl IkeDriver {
         match classify(dgram) {
             Ok(Classified::Ike(m)) => self.ep.handle(Instant::now(), self.natt, src, m),
             Ok(Classified::Keepalive) => {}
-            Ok(Classified::Esp(_)) => self.drop("esp-unknown-spi", "ESP for an SPI no pair owns"),
-            Err(_) => self.drop("natt-malformed", "malformed datagram on the NAT-T port"),
+            Ok(Classified::Esp(_)) => {
+                self.count_drop("esp-unknown-spi", "ESP for an SPI no pair owns")
+            }
+            Err(_) => self.count_drop("natt-malformed", "malformed datagram on the NAT-T port"),
         }
     }
 
@@ -834,10 +837,10 @@ impl IkeDriver {
                 d.extend_from_slice(&[0; 4]);
                 d.extend_from_slice(&t.payload);
                 if let Err(e) = self.control.send_esp(t.remote, &d) {
-                    self.drop("natt-send-error", &e.to_string());
+                    self.count_drop("natt-send-error", &e.to_string());
                 }
             } else if let Err(e) = self.sock.send_to(&t.payload, t.remote).await {
-                self.drop("ike-send-error", &e.to_string());
+                self.count_drop("ike-send-error", &e.to_string());
             }
         }
         while let Some(ev) = self.ep.poll_event() {
@@ -875,7 +878,7 @@ impl IkeDriver {
                 }
             }
             Event::ChildSaFailed { sa, failure, .. } => {
-                self.drop("child-failed", "Child SA failed");
+                self.count_drop("child-failed", "Child SA failed");
                 tracing::warn!(sa, ?failure, "ike: Child SA failed");
             }
             Event::IkeSaRekeyed { old, new } => {
@@ -897,7 +900,7 @@ impl IkeDriver {
                 failure,
                 ..
             } => {
-                self.drop("ike-failed", "IKE SA setup failed");
+                self.count_drop("ike-failed", "IKE SA setup failed");
                 tracing::warn!(sa, %remote, ?failure, "ike: IKE SA setup failed");
             }
         }
@@ -944,7 +947,7 @@ impl IkeDriver {
             }
             Err(e) => {
                 self.pairs.child_deleted(c.spi_in);
-                self.drop(e.reason(), &e.to_string());
+                self.count_drop(e.reason(), &e.to_string());
                 // The peer would send into a void: delete the Child SA.
                 let _ = self.ep.delete_child(Instant::now(), c.ike, c.spi_in);
             }
