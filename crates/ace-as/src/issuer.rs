@@ -64,6 +64,12 @@ enum KeyMethod {
     Dp(Seed),
     /// EDHOC between C and RS (draft Appendix B), with these static keys.
     Edhoc { client: PublicKey, rs: PublicKey },
+    /// IKEv2 with a symmetric proof-of-possession key the AS draws (draft
+    /// §3.2.2, Figure 6): COSE_Key {kty: Symmetric, kid, k}.
+    IkePsk { kid: Vec<u8>, k: Seed },
+    /// IKEv2 with raw public keys (draft §3.2.3, Figure 7): the client's
+    /// key goes in the token, the RS's in `rs_cnf`.
+    IkeRpk { client: PublicKey, rs: PublicKey },
 }
 
 /// Outcome counters.
@@ -86,6 +92,8 @@ pub struct Issuer {
     edhoc_rs: HashMap<String, PublicKey>,
     /// EDHOC static public keys of clients, from their registration.
     edhoc_clients: HashMap<String, PublicKey>,
+    /// The RSs' IKEv2 signature keys (P-256), by audience.
+    ike_rs: HashMap<String, PublicKey>,
 }
 
 /// The lowest SPI that is not reserved (RFC 4303 §2.1: 1–255 are reserved, 0 is local).
@@ -115,12 +123,18 @@ impl Issuer {
             stats: IssuerStats::default(),
             edhoc_rs: HashMap::new(),
             edhoc_clients: HashMap::new(),
+            ike_rs: HashMap::new(),
         }
     }
 
     /// Registers the EDHOC static public key (with its `kid`) of the RS
     /// behind `audience`: the AS then issues EDHOC tokens for it to clients
     /// that ask (draft Appendix B.1) and returns the key in `rs_cnf`.
+    pub fn set_ike_rs_key(&mut self, audience: &str, key: PublicKey) {
+        self.ike_rs.insert(audience.to_string(), key);
+    }
+
+    /// The EDHOC key of an RS (its `rs_cnf` in EDHOC token responses).
     pub fn set_edhoc_rs_key(&mut self, audience: &str, key: PublicKey) {
         self.edhoc_rs.insert(audience.to_string(), key);
     }
@@ -186,7 +200,9 @@ impl Issuer {
         // A proof-of-possession key in req_cnf asks for EDHOC (draft
         // Appendix B.1); the audience decides whether it gets it.
         let mut edhoc = None;
-        if let Some(cnf) = &req.req_cnf {
+        if let Some(cnf) = req.req_cnf.as_ref().filter(|c| c.kmp == Some(Kmp::Ikev2)) {
+            edhoc = Some(self.requested_ike(client, audience, cnf, rng)?);
+        } else if let Some(cnf) = &req.req_cnf {
             if cnf.cose_key.is_some() || cnf.kid.is_some() {
                 if cnf.ipsec.is_some() || cnf.ipsec_update.is_some() {
                     return Err(refuse(
@@ -350,6 +366,35 @@ impl Issuer {
                 };
                 (cnf.clone(), cnf, None)
             }
+            KeyMethod::IkePsk { kid, k } => {
+                // draft §3.2.2, Figure 6: sec_A only (IKEv2 negotiates the
+                // SPIs and transforms), kmp = ikev2, and the PSK as a
+                // symmetric COSE_Key for both the RS (in the encrypted
+                // token) and C (in the confidential response).
+                let key = ace_core::coset::CoseKeyBuilder::new_symmetric_key(k.as_bytes().to_vec())
+                    .key_id(kid)
+                    .build();
+                let cnf = Cnf {
+                    cose_key: Some(key),
+                    ipsec: Some(IpsecParams::transport(SecProtocol::Esp, life)),
+                    kmp: Some(Kmp::Ikev2),
+                    ..Cnf::default()
+                };
+                (cnf.clone(), cnf, None)
+            }
+            KeyMethod::IkeRpk { client, rs } => {
+                // draft §3.2.3, Figure 7.
+                let for_c = Cnf {
+                    ipsec: Some(IpsecParams::transport(SecProtocol::Esp, life)),
+                    kmp: Some(Kmp::Ikev2),
+                    ..Cnf::default()
+                };
+                let for_rs = Cnf {
+                    cose_key: Some(client.to_cose_key()),
+                    ..for_c.clone()
+                };
+                (for_rs, for_c, Some(rs.to_cose_key()))
+            }
             KeyMethod::Edhoc { client, rs } => {
                 // draft Appendix B.1: alg and the SPIs, no seed; kmp = edhoc.
                 let ipsec = IpsecParams::transport(SecProtocol::Esp, life)
@@ -394,6 +439,56 @@ impl Issuer {
             cnf: Some(resp_cnf),
             rs_cnf,
             scope: None,
+        })
+    }
+
+    /// IKEv2 asked for (`req_cnf` with `kmp` = ikev2): without a key, the AS
+    /// draws a PSK with a fresh `kid` (§3.2.2); with the client's P-256
+    /// COSE_Key (or the `kid` of its registered key) and an RS that has an
+    /// IKEv2 key, raw public keys (§3.2.3).
+    fn requested_ike<R: RngCore + CryptoRng>(
+        &self,
+        client: &str,
+        audience: &str,
+        cnf: &Cnf,
+        rng: &mut R,
+    ) -> Result<KeyMethod, AceErrorResponse> {
+        if cnf.ipsec.is_some() || cnf.ipsec_update.is_some() {
+            return Err(refuse(
+                AceErrorCode::InvalidRequest,
+                "req_cnf for IKEv2 carries no ipsec structure",
+            ));
+        }
+        if cnf.cose_key.is_none() && cnf.kid.is_none() {
+            let mut kid = vec![0u8; 8];
+            rng.fill_bytes(&mut kid);
+            let mut k = [0u8; 32];
+            rng.fill_bytes(&mut k);
+            return Ok(KeyMethod::IkePsk {
+                kid,
+                k: Seed::new(k),
+            });
+        }
+        if cnf
+            .cose_key
+            .as_ref()
+            .is_some_and(|k| k.kty == KeyType::Assigned(iana::KeyType::Symmetric))
+        {
+            return Err(refuse(
+                AceErrorCode::UnsupportedPopKey,
+                "send no key to get a PSK drawn by the AS, or a P-256 COSE_Key for raw public keys",
+            ));
+        }
+        let client_key = self.requested_edhoc_key(client, cnf)?;
+        let rs = self.ike_rs.get(audience).ok_or_else(|| {
+            refuse(
+                AceErrorCode::UnsupportedPopKey,
+                "this audience has no IKEv2 public key: ask for a PSK (no key in req_cnf)",
+            )
+        })?;
+        Ok(KeyMethod::IkeRpk {
+            client: client_key,
+            rs: rs.clone(),
         })
     }
 

@@ -133,6 +133,10 @@ impl AuthorizationServer {
         })
     }
 
+    /// The token issuer (to register keys at run time).
+    pub fn issuer_mut(&mut self) -> &mut Issuer {
+        &mut self.issuer
+    }
     pub fn issuer_stats(&self) -> &IssuerStats {
         self.issuer.stats()
     }
@@ -267,6 +271,7 @@ impl Host for AuthorizationServer {
                     tracing::warn!(client = %c, "registration SA pair expired");
                 }
             }
+            NodeEvent::Ike(ev) => tracing::debug!(?ev, "AS ignores IKEv2 events"),
         }
     }
 }

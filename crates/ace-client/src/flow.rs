@@ -124,6 +124,14 @@ enum State {
         pair: PairId,
         reused: bool,
     },
+    /// IKEv2 (draft §3.2.2/§3.2.3): token posted; the plain 2.01 starts
+    /// IKE_SA_INIT towards the RS (NOTES-profile point 4).
+    PostingTokenIke(Box<IkePending>),
+    /// IKEv2 running; the Child SA becomes the session's pair.
+    IkeExchange {
+        exp: u64,
+        audience: String,
+    },
     /// Another access to the same RS is getting a token: this one waits for
     /// its session instead of fetching a second token (which would replace
     /// the first access's SA pair while it is in use).
@@ -140,8 +148,31 @@ impl State {
                 | State::PostingToken { .. }
                 | State::PostingTokenEdhoc(_)
                 | State::SendingMessage3 { .. }
+                | State::PostingTokenIke(_)
+                | State::IkeExchange { .. }
         )
     }
+}
+
+/// What C keeps between the token POST and its 2.01 (IKEv2).
+#[derive(Debug)]
+struct IkePending {
+    exp: u64,
+    audience: String,
+    rs_esp: SocketAddr,
+    params: ikev2::InitiatorParams,
+}
+
+/// Which IKEv2 proof-of-possession key the client asks for.
+#[derive(Clone, Debug)]
+pub enum IkeKey {
+    /// A PSK the AS draws (draft §3.2.2): `req_cnf` = {kmp: ikev2}.
+    Psk,
+    /// Raw public keys (draft §3.2.3): the client's P-256 key and its `kid`.
+    Rpk {
+        kid: Vec<u8>,
+        key: std::sync::Arc<ikev2::crypto::P256SigningKey>,
+    },
 }
 
 /// What C keeps between message_1 and message_2.
@@ -196,6 +227,7 @@ pub struct ClientHost {
     next_op: u64,
     rng: StdRng,
     edhoc_key: Option<StaticKey>,
+    ike: Option<IkeKey>,
 }
 
 impl ClientHost {
@@ -203,6 +235,14 @@ impl ClientHost {
     /// requests carry its `kid` in `req_cnf`, and EDHOC runs with it.
     pub fn set_edhoc_key(&mut self, key: StaticKey) {
         self.edhoc_key = Some(key);
+    }
+
+    /// Asks for IKEv2 tokens (draft §3.2.2, §3.2.3) and runs an IKEv2
+    /// initiator on the node's ESP-in-UDP port.
+    pub fn set_ike(&mut self, cfg: ikev2::Config, key: IkeKey) -> Result<(), ikev2::IkeError> {
+        self.node.enable_ike(cfg)?;
+        self.ike = Some(key);
+        Ok(())
     }
 
     /// Installs the registration SA pair towards the AS.
@@ -252,6 +292,7 @@ impl ClientHost {
             next_op: 1,
             rng,
             edhoc_key: None,
+            ike: None,
         })
     }
 
@@ -377,6 +418,32 @@ impl ClientHost {
                     kid: Some(k.public().kid.clone()),
                     ..Cnf::default()
                 });
+                // draft §3.2.2/§3.2.3: kmp = ikev2, with our public key for
+                // raw public keys, without a key to get a PSK.
+                if let Some(ike) = &self.ike {
+                    tr.req_cnf = Some(Cnf {
+                        kmp: Some(Kmp::Ikev2),
+                        cose_key: match ike {
+                            IkeKey::Psk => None,
+                            IkeKey::Rpk { kid, key } => {
+                                let xy = key.public_key().to_xy();
+                                let mut x = [0u8; 32];
+                                let mut y = [0u8; 32];
+                                x.copy_from_slice(&xy[..32]);
+                                y.copy_from_slice(&xy[32..]);
+                                Some(
+                                    PublicKey {
+                                        kid: kid.clone(),
+                                        x,
+                                        y,
+                                    }
+                                    .to_cose_key(),
+                                )
+                            }
+                        },
+                        ..Cnf::default()
+                    });
+                }
                 (
                     Peer::Secure {
                         pair: self.as_pair,
@@ -388,6 +455,8 @@ impl ClientHost {
             }
             State::PostingToken { .. }
             | State::PostingTokenEdhoc(_)
+            | State::PostingTokenIke(_)
+            | State::IkeExchange { .. }
             | State::SendingMessage3 { .. } => return, // sent by the response handlers
             State::Waiting => return, // resumed by `wake_waiting`
             State::Requesting { pair, .. } => (
@@ -554,6 +623,9 @@ impl ClientHost {
                 self.established(now, id, (pair, exp, audience), resp);
             }
             State::PostingTokenEdhoc(_) => self.got_message_2(now, id, resp),
+            State::PostingTokenIke(_) => self.start_ike(now, id, resp),
+            // IKEv2 has no CoAP exchange in flight.
+            State::IkeExchange { .. } => {}
             State::SendingMessage3 {
                 pair,
                 exp,
@@ -871,6 +943,9 @@ impl ClientHost {
                 )
             }
         };
+        if self.ike.is_some() && tr.cnf.as_ref().and_then(|c| c.kmp) == Some(Kmp::Ikev2) {
+            return self.got_ike_token(now, id, tr, &resp.code);
+        }
         let checked = check_profile(&tr, self.edhoc_key.is_some());
         let (ipsec, suite, kmp) = match checked {
             Ok(v) => v,
@@ -1027,17 +1102,7 @@ impl ClientHost {
                 audience,
             };
         }
-        let upload = AuthzInfoRequest {
-            access_token: tr.access_token,
-            esp_udp_port: Some(self.node.local_esp().port()),
-        };
-        let req = Request {
-            method: Method::Post,
-            path: "/authz-info".into(),
-            query: Vec::new(),
-            content_format: Some(APPLICATION_ACE_CBOR),
-            payload: upload.to_cbor(),
-        };
+        let req = authz_info_post(tr.access_token, self.node.local_esp().port());
         // draft §3.3.1: the 2.01 comes back over the SA pair just installed.
         self.send(
             now,
@@ -1049,6 +1114,273 @@ impl ClientHost {
                 port: access.rs.port(),
             }),
         );
+    }
+}
+
+impl ClientHost {
+    /// An IKEv2 token (draft §3.2.2, §3.2.3): the PSK from `cnf` or the
+    /// RS's key from `rs_cnf` become the IKE SA's credentials; the token is
+    /// posted plain and its 2.01 starts IKE_SA_INIT.
+    fn got_ike_token(&mut self, now: Now, id: OpId, tr: TokenResponse, code: &ResponseCode) {
+        use ikev2::config::{key_id, ChildPolicy, Credential, InitiatorParams, PeerAuth};
+        let Some((audience, access)) = self.ops.get(&id).and_then(|op| match &op.state {
+            State::RequestingToken { audience, .. } => Some((audience.clone(), op.access.clone())),
+            _ => None,
+        }) else {
+            return;
+        };
+        let built = (|| -> Result<(InitiatorParams, u32), String> {
+            if tr.ace_profile != Some(labels::ace_profile::COAP_IPSEC) {
+                return Err("ace_profile is not coap_ipsec".into());
+            }
+            let cnf = tr.cnf.as_ref().ok_or("token response has no cnf")?;
+            let ipsec = cnf.ipsec.as_ref().ok_or("cnf has no ipsec structure")?;
+            if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
+                return Err("only ESP transport mode is supported by this client".into());
+            }
+            let (local_id, credential, peer_id, peer_auth) = match &self.ike {
+                Some(IkeKey::Psk) => {
+                    let key = cnf
+                        .cose_key
+                        .as_ref()
+                        .ok_or("an IKEv2 PSK token response carries the COSE_Key")?;
+                    let k = ace_core::cnf::symmetric_k(key).ok_or("the COSE_Key carries no k")?;
+                    if key.key_id.is_empty() {
+                        return Err("the COSE_Key carries no kid".into());
+                    }
+                    let k = ikev2::Secret::from_slice(k);
+                    let rs_id = ikev2::payload::IdRepr {
+                        id_type: ikev2::IdType::ID_FQDN,
+                        data: audience.as_bytes().to_vec(),
+                    };
+                    (
+                        key_id(&key.key_id),
+                        Credential::Psk(k.clone()),
+                        Some(rs_id),
+                        PeerAuth::Psk(k),
+                    )
+                }
+                Some(IkeKey::Rpk { kid, key }) => {
+                    let rs = tr
+                        .rs_cnf
+                        .as_ref()
+                        .ok_or("a raw-key IKEv2 token response carries rs_cnf")?;
+                    let rs = PublicKey::from_cose_key(rs).map_err(|e| e.to_string())?;
+                    let rs_pk = ikev2::crypto::P256PublicKey::from_xy(&rs.x, &rs.y)
+                        .map_err(|e| e.to_string())?;
+                    (
+                        key_id(kid),
+                        Credential::P256(key.clone()),
+                        Some(key_id(&rs.kid)),
+                        PeerAuth::P256(rs_pk),
+                    )
+                }
+                None => return Err("IKEv2 not enabled".into()),
+            };
+            let child = ChildPolicy {
+                mode: ikev2::Mode::Transport,
+                local_ts: vec![ikev2::payload::TrafficSelector::host(
+                    self.node.local_plain().ip(),
+                )],
+                remote_ts: vec![ikev2::payload::TrafficSelector::host(access.rs.ip())],
+                lifetime: Duration::from_secs(u64::from(ipsec.life)),
+            };
+            let remaining = tr.expires_in.unwrap_or(u64::from(ipsec.life));
+            Ok((
+                InitiatorParams {
+                    local_id,
+                    credential,
+                    peer_id,
+                    peer_auth,
+                    child,
+                    peer_natt_port: 0,
+                    not_after: Some(now.mono + Duration::from_secs(remaining)),
+                    tag: id.0,
+                },
+                ipsec.life,
+            ))
+        })();
+        let (mut params, life) = match built {
+            Ok(v) => v,
+            Err(detail) => {
+                return self.finish(
+                    id,
+                    Err(ClientError::Protocol {
+                        step: "POST /token",
+                        detail,
+                    }),
+                )
+            }
+        };
+        let rs_esp = access
+            .rs_esp
+            .unwrap_or(SocketAddr::new(access.rs.ip(), NAT_T_PORT));
+        params.peer_natt_port = rs_esp.port();
+        let exp = now
+            .unix
+            .saturating_add(tr.expires_in.unwrap_or(u64::from(life)));
+        self.step(
+            id,
+            "POST /token",
+            Some(code),
+            format!(
+                "token {} bytes, kmp ikev2 ({})",
+                tr.access_token.len(),
+                if matches!(self.ike, Some(IkeKey::Psk)) {
+                    "PSK"
+                } else {
+                    "raw public keys"
+                }
+            ),
+        );
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::PostingTokenIke(Box::new(IkePending {
+                exp,
+                audience,
+                rs_esp,
+                params,
+            }));
+        }
+        let req = authz_info_post(tr.access_token, self.node.local_esp().port());
+        self.send(now, id, Peer::Plain(access.rs), req, None);
+    }
+
+    /// The RS accepted the IKEv2 token (a plain 2.01: it proves nothing
+    /// yet; IKE_AUTH will): start IKE_SA_INIT.
+    fn start_ike(&mut self, now: Now, id: OpId, resp: Response) {
+        if resp.code != ResponseCode::Created {
+            let detail = String::from_utf8_lossy(&resp.payload).into_owned();
+            self.step(id, "POST /authz-info", Some(&resp.code), detail.clone());
+            return self.finish(
+                id,
+                Err(ClientError::Refused {
+                    step: "POST /authz-info",
+                    code: resp.code.as_dotted(),
+                    detail,
+                }),
+            );
+        }
+        let Some(op) = self.ops.get_mut(&id) else {
+            return;
+        };
+        let State::PostingTokenIke(p) = std::mem::replace(&mut op.state, State::Waiting) else {
+            return;
+        };
+        let p = *p;
+        op.state = State::IkeExchange {
+            exp: p.exp,
+            audience: p.audience,
+        };
+        self.step(
+            id,
+            "POST /authz-info",
+            Some(&resp.code),
+            "2.01: IKEv2 IKE_SA_INIT follows",
+        );
+        let local = self.node.local_esp();
+        let started = match self.node.ike() {
+            Some(ike) => ike
+                .initiate(now.mono, local, p.rs_esp, p.params)
+                .map_err(|e| e.to_string()),
+            None => Err("IKEv2 not enabled".to_string()),
+        };
+        self.node.ike_changed();
+        if let Err(detail) = started {
+            self.fail(id, "IKEv2", detail);
+        }
+    }
+
+    fn on_ike_event(&mut self, now: Now, ev: ikev2::Event) {
+        match ev {
+            ikev2::Event::ChildSaUp(c) => {
+                // A rekey replaces a session's pair.
+                if let Some(old_spi) = c.rekeyed_from {
+                    let Some((rs, old_pair)) = self
+                        .sessions
+                        .iter()
+                        .find(|(_, s)| self.node.pair(s.pair).is_some_and(|i| i.spi_in == old_spi))
+                        .map(|(rs, s)| (*rs, s.pair))
+                    else {
+                        return;
+                    };
+                    let label = format!("{rs} via IKEv2 (rekeyed)");
+                    if let Ok(spec) =
+                        ace_node::ike_pair_spec(&c, self.node.local_plain().ip(), rs.ip(), label)
+                    {
+                        if let Ok(pair) = self.node.install_pair(now.mono, spec) {
+                            if let Some(s) = self.sessions.get_mut(&rs) {
+                                s.pair = pair;
+                            }
+                            self.node.remove_pair(old_pair);
+                        }
+                    }
+                    return;
+                }
+                let id = OpId(c.tag);
+                let Some((exp, audience, rs)) = self.ops.get(&id).and_then(|op| match &op.state {
+                    State::IkeExchange { exp, audience } => {
+                        Some((*exp, audience.clone(), op.access.rs))
+                    }
+                    _ => None,
+                }) else {
+                    return;
+                };
+                let spec = match ace_node::ike_pair_spec(
+                    &c,
+                    self.node.local_plain().ip(),
+                    rs.ip(),
+                    format!("{audience} via IKEv2"),
+                ) {
+                    Ok(s) => s,
+                    Err(e) => return self.fail(id, "IKEv2", e),
+                };
+                let pair = match self.node.install_pair(now.mono, spec) {
+                    Ok(p) => p,
+                    Err(e) => return self.fail(id, "IKEv2", e.to_string()),
+                };
+                self.step(
+                    id,
+                    "IKEv2",
+                    None,
+                    format!(
+                        "IKE_SA_INIT + IKE_AUTH: Child SA {} in {:#010x} out {:#010x}",
+                        c.cipher.encr.map_or(0, |e| e.0),
+                        c.spi_in,
+                        c.spi_out
+                    ),
+                );
+                let confirmation = Response {
+                    code: ResponseCode::Created,
+                    content_format: None,
+                    payload: Vec::new(),
+                };
+                self.established(now, id, (pair, exp, audience), confirmation);
+            }
+            ikev2::Event::Failed { tag, failure, .. }
+            | ikev2::Event::ChildSaFailed { tag, failure, .. } => {
+                let id = OpId(tag);
+                if self
+                    .ops
+                    .get(&id)
+                    .is_some_and(|o| matches!(o.state, State::IkeExchange { .. }))
+                {
+                    self.fail(id, "IKEv2", format!("{failure:?}"));
+                }
+            }
+            ikev2::Event::ChildSaDeleted { spi_in, .. } => {
+                let gone: Vec<(SocketAddr, PairId)> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| self.node.pair(s.pair).is_some_and(|i| i.spi_in == spi_in))
+                    .map(|(rs, s)| (*rs, s.pair))
+                    .collect();
+                for (rs, pair) in gone {
+                    self.node.remove_pair(pair);
+                    self.sessions.remove(&rs);
+                }
+            }
+            other => tracing::debug!(?other, "IKEv2 event"),
+        }
     }
 }
 
@@ -1112,6 +1444,21 @@ fn edhoc_error_text(payload: &[u8]) -> String {
     }
 }
 
+/// `POST /authz-info` with the token and our ESP-in-UDP port.
+fn authz_info_post(access_token: Vec<u8>, esp_port: u16) -> Request {
+    let upload = AuthzInfoRequest {
+        access_token,
+        esp_udp_port: Some(esp_port),
+    };
+    Request {
+        method: Method::Post,
+        path: "/authz-info".into(),
+        query: Vec::new(),
+        content_format: Some(APPLICATION_ACE_CBOR),
+        payload: upload.to_cbor(),
+    }
+}
+
 fn resource_request(a: &Access) -> Request {
     Request {
         method: a.method,
@@ -1159,9 +1506,11 @@ impl Host for ClientHost {
                     let step = match self.ops.get(&op).map(|o| &o.state) {
                         Some(State::Probing) => "unauthorized request",
                         Some(State::RequestingToken { .. }) => "POST /token",
-                        Some(State::PostingToken { .. } | State::PostingTokenEdhoc(_)) => {
-                            "POST /authz-info"
-                        }
+                        Some(
+                            State::PostingToken { .. }
+                            | State::PostingTokenEdhoc(_)
+                            | State::PostingTokenIke(_),
+                        ) => "POST /authz-info",
                         Some(State::SendingMessage3 { .. }) => "EDHOC message_3",
                         _ => "resource request",
                     };
@@ -1190,6 +1539,7 @@ impl Host for ClientHost {
             NodeEvent::PairExpired(pair) => {
                 self.sessions.retain(|_, s| s.pair != pair);
             }
+            NodeEvent::Ike(ev) => self.on_ike_event(now, ev),
         }
         self.wake_waiting(now);
     }

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use ace_node::driver::{EspPort, Running};
 use tokio::sync::oneshot;
 
-pub use flow::{Access, AsRegistration, ClientError, ClientHost, OpId, Outcome, Session, Step};
+pub use flow::{
+    Access, AsRegistration, ClientError, ClientHost, IkeKey, OpId, Outcome, Session, Step,
+};
 
 type Waiters = Arc<Mutex<HashMap<OpId, oneshot::Sender<Result<Outcome, ClientError>>>>>;
 

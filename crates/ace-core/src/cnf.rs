@@ -163,6 +163,21 @@ impl Cnf {
     }
 }
 
+/// The `k` of a symmetric COSE_Key (RFC 9053 §6.1), if it has one of at
+/// least 16 octets: the PSK of an IKEv2 token (draft §3.2.2).
+pub fn symmetric_k(key: &CoseKey) -> Option<&[u8]> {
+    if key.kty != coset::KeyType::Assigned(coset::iana::KeyType::Symmetric) {
+        return None;
+    }
+    let k_label = Label::Int(coset::iana::SymmetricKeyParameter::K as i64);
+    key.params
+        .iter()
+        .find(|(l, _)| *l == k_label)
+        .and_then(|(_, v)| v.as_bytes())
+        .map(Vec::as_slice)
+        .filter(|k| k.len() >= 16)
+}
+
 /// Decode a COSE_Key (RFC 9052 §7).
 pub(crate) fn cose_key_from_value(v: Value) -> Result<CoseKey, DecodeError> {
     CoseKey::from_cbor_value(v).map_err(|e| DecodeError::Cose(format!("COSE_Key: {e:?}")))

@@ -69,6 +69,8 @@ pub enum NodeEvent {
     Coap(Event<Peer>),
     /// The SA pair reached its hard lifetime and was removed (RFC 4301 §4.4.2.1).
     PairExpired(PairId),
+    /// Something happened in the node's IKEv2 endpoint ([`Node::enable_ike`]).
+    Ike(ikev2::Event),
 }
 
 /// Everything needed to install an SA pair in transport mode.
@@ -269,6 +271,8 @@ pub struct Node {
     /// State blobs the driver must write durably before it sends anything
     /// produced in the same turn, by name (latest wins).
     persist_queue: HashMap<String, Vec<u8>>,
+    /// IKEv2 on the ESP-in-UDP port (RFC 3948 non-ESP marker), when enabled.
+    ike: Option<Box<ikev2::Endpoint>>,
 }
 
 const MAX_DATAGRAM: usize = 65_535;
@@ -298,7 +302,41 @@ impl Node {
             tap: Tap::default(),
             scratch: vec![0; MAX_DATAGRAM],
             persist_queue: HashMap::new(),
+            ike: None,
         }
+    }
+
+    /// Runs IKEv2 (RFC 7296) on the ESP-in-UDP socket: IKE messages behind
+    /// the non-ESP marker go to an [`ikev2::Endpoint`] whose NAT-T port is
+    /// this socket's, its datagrams leave from it, and its events come out
+    /// as [`NodeEvent::Ike`].
+    pub fn enable_ike(&mut self, mut cfg: ikev2::Config) -> Result<(), ikev2::IkeError> {
+        cfg.natt_port = self.local_esp.port();
+        self.ike = Some(Box::new(ikev2::Endpoint::new(cfg)?));
+        Ok(())
+    }
+
+    /// The IKEv2 endpoint, if enabled.
+    pub fn ike(&mut self) -> Option<&mut ikev2::Endpoint> {
+        self.ike.as_deref_mut()
+    }
+
+    /// The IKEv2 endpoint, if enabled (read-only).
+    pub fn ike_ref(&self) -> Option<&ikev2::Endpoint> {
+        self.ike.as_deref()
+    }
+
+    fn drain_ike_events(&mut self) {
+        if let Some(ike) = self.ike.as_deref_mut() {
+            while let Some(ev) = ike.poll_event() {
+                self.events.push_back(NodeEvent::Ike(ev));
+            }
+        }
+    }
+
+    /// Call after driving [`Node::ike`] directly (initiate, rekey, delete).
+    pub fn ike_changed(&mut self) {
+        self.drain_ike_events();
     }
 
     pub fn name(&self) -> &str {
@@ -499,6 +537,15 @@ impl Node {
                 self.counters.keepalives += 1;
                 return;
             }
+            Ok(Classified::Ike(msg)) if self.ike.is_some() => {
+                let local = self.local_esp;
+                if let Some(ike) = self.ike.as_deref_mut() {
+                    self.tap.record(TapRecord::ike(Direction::In, from, msg));
+                    ike.handle(now, local, from, msg);
+                }
+                self.drain_ike_events();
+                return;
+            }
             Ok(Classified::Ike(_)) => {
                 self.counters.ike_unhandled += 1;
                 log_drop(
@@ -656,6 +703,10 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.endpoint.handle_timeout(now);
         self.drain_endpoint_events();
+        if let Some(ike) = self.ike.as_deref_mut() {
+            ike.handle_timeout(now);
+        }
+        self.drain_ike_events();
         let expired: Vec<PairId> = self
             .pairs
             .iter()
@@ -669,7 +720,12 @@ impl Node {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sa = self.pairs.values().filter_map(|p| p.expires).min();
+        let sa = self
+            .pairs
+            .values()
+            .filter_map(|p| p.expires)
+            .chain(self.ike.as_deref().and_then(ikev2::Endpoint::poll_timeout))
+            .min();
         match (self.endpoint.poll_timeout(), sa) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -683,6 +739,25 @@ impl Node {
 
     /// The next datagram to send, sealing CoAP for secure peers.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        // IKE leaves from the ESP-in-UDP socket behind the non-ESP marker
+        // (RFC 3948 §2.2), whatever port the endpoint thinks it is on: the
+        // node has no other IKE socket.
+        if let Some(t) = self
+            .ike
+            .as_deref_mut()
+            .and_then(ikev2::Endpoint::poll_transmit)
+        {
+            self.tap
+                .record(TapRecord::ike(Direction::Out, t.remote, &t.payload));
+            let mut payload = Vec::with_capacity(4 + t.payload.len());
+            payload.extend_from_slice(&[0, 0, 0, 0]);
+            payload.extend_from_slice(&t.payload);
+            return Some(Transmit {
+                iface: Interface::Esp,
+                to: t.remote,
+                payload,
+            });
+        }
         loop {
             let (peer, coap) = self.endpoint.poll_transmit()?;
             match peer {
@@ -816,6 +891,56 @@ pub fn dp_pair_spec(
         local_ip,
         peer_ip,
         lifetime,
+        label,
+        persist: None,
+    })
+}
+
+/// The data plane's suite for a Child SA negotiated by IKEv2.
+pub fn esp_suite_of(s: &ikev2::ChildSuite) -> Option<ipsec_dp::suite::EspSuite> {
+    use ikev2::consts::{EncrId, IntegId, ProtocolId};
+    use ipsec_dp::suite::EspSuite as S;
+    if s.protocol != ProtocolId::ESP || s.esn {
+        return None;
+    }
+    Some(match (s.encr?, s.integ) {
+        ((EncrId::ENCR_AES_GCM_16, Some(128)), IntegId::NONE) => S::AesGcm16_128,
+        ((EncrId::ENCR_AES_GCM_16, Some(256)), IntegId::NONE) => S::AesGcm16_256,
+        ((EncrId::ENCR_AES_CCM_8, Some(128)), IntegId::NONE) => S::AesCcm8_128,
+        ((EncrId::ENCR_AES_CCM_8, Some(256)), IntegId::NONE) => S::AesCcm8_256,
+        ((EncrId::ENCR_AES_CCM_16, Some(128)), IntegId::NONE) => S::AesCcm16_128,
+        ((EncrId::ENCR_AES_CCM_16, Some(256)), IntegId::NONE) => S::AesCcm16_256,
+        ((EncrId::ENCR_CHACHA20_POLY1305, None), IntegId::NONE) => S::ChaCha20Poly1305,
+        ((EncrId::ENCR_AES_CBC, Some(128)), IntegId::AUTH_HMAC_SHA2_256_128) => {
+            S::AesCbc128HmacSha256
+        }
+        ((EncrId::ENCR_AES_CBC, Some(256)), IntegId::AUTH_HMAC_SHA2_256_128) => {
+            S::AesCbc256HmacSha256
+        }
+        _ => return None,
+    })
+}
+
+/// The transport-mode SA pair for a Child SA that IKEv2 set up (RFC 7296
+/// §2.17 keying material, the peer's NAT-T address).
+pub fn ike_pair_spec(
+    c: &ikev2::ChildSa,
+    local_ip: IpAddr,
+    peer_ip: IpAddr,
+    label: String,
+) -> Result<SaPairSpec, String> {
+    let suite = esp_suite_of(&c.suite).ok_or("Child SA suite not supported by the node")?;
+    let keys_in = SaKeys::new(suite, c.keymat_in.as_bytes()).map_err(|e| e.to_string())?;
+    let keys_out = SaKeys::new(suite, c.keymat_out.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(SaPairSpec {
+        spi_in: c.spi_in,
+        keys_in,
+        spi_out: c.spi_out,
+        keys_out,
+        peer_esp: c.remote,
+        local_ip,
+        peer_ip,
+        lifetime: Some(c.lifetime),
         label,
         persist: None,
     })

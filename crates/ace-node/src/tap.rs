@@ -41,6 +41,28 @@ impl TapRecord {
             bytes: None,
         }
     }
+    /// An IKEv2 message on the ESP-in-UDP port (behind the 4-octet non-ESP
+    /// marker): "IKEv2 IKE_AUTH request #1".
+    pub fn ike(dir: Direction, peer: SocketAddr, msg: &[u8]) -> Self {
+        let summary = match ikev2::HeaderRepr::parse(msg) {
+            Ok(h) => format!(
+                "IKEv2 {} {} #{}",
+                exchange_name(h.exchange_type),
+                if h.response { "response" } else { "request" },
+                h.message_id
+            ),
+            Err(_) => "IKEv2 (malformed)".to_string(),
+        };
+        TapRecord {
+            dir,
+            peer,
+            wire_len: msg.len() + 4,
+            coap_len: 0,
+            pair: None,
+            summary,
+            bytes: None,
+        }
+    }
     pub fn esp(
         dir: Direction,
         peer: SocketAddr,
@@ -130,5 +152,15 @@ pub fn summarize(coap: &[u8]) -> String {
             format!("{t} {}.{:02}", raw >> 5, raw & 0x1f)
         }
         MessageClass::Reserved(c) => format!("{t} reserved {c}"),
+    }
+}
+
+fn exchange_name(t: ikev2::ExchangeType) -> &'static str {
+    match t {
+        ikev2::ExchangeType::IKE_SA_INIT => "IKE_SA_INIT",
+        ikev2::ExchangeType::IKE_AUTH => "IKE_AUTH",
+        ikev2::ExchangeType::CREATE_CHILD_SA => "CREATE_CHILD_SA",
+        ikev2::ExchangeType::INFORMATIONAL => "INFORMATIONAL",
+        _ => "other exchange",
     }
 }

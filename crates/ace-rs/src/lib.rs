@@ -94,6 +94,31 @@ pub struct AcceptedToken {
     pub spi_sa_c: u32,
     pub spi_sa_rs: u32,
     pub peer: SocketAddr,
+    /// IKEv2 tokens: the tag of the peer authorization in the IKE endpoint.
+    pub ike_tag: Option<u64>,
+    /// IKEv2 tokens: a Child SA was set up (once it ends, the token is spent).
+    pub ike_done: bool,
+}
+
+/// The RS's IKEv2 responder (draft §3.2.2, §3.2.3): the Client starts
+/// IKE_SA_INIT after the plain 2.01 (NOTES-profile point 4) on the RS's
+/// ESP-in-UDP port.
+pub struct IkeResponderConfig {
+    /// The endpoint's settings (suites, timers, DoS limits).
+    pub config: ikev2::Config,
+    /// IDr with a PSK (draft: unspecified; here ID_FQDN with the audience).
+    pub psk_id: ikev2::payload::IdRepr,
+    /// The RS's P-256 signature key and its `kid` (IDr = ID_KEY_ID(kid)),
+    /// for tokens with raw public keys; the AS returns its public half in
+    /// `rs_cnf`.
+    pub signing_key: Option<(Vec<u8>, std::sync::Arc<ikev2::crypto::P256SigningKey>)>,
+}
+
+struct IkeRs {
+    psk_id: ikev2::payload::IdRepr,
+    signing_key: Option<(Vec<u8>, std::sync::Arc<ikev2::crypto::P256SigningKey>)>,
+    next_tag: u64,
+    tag_to_cti: HashMap<u64, Vec<u8>>,
 }
 
 /// Highest `max_pending` [`ResourceServer::enable_edhoc`] accepts (larger
@@ -188,6 +213,7 @@ pub struct ResourceServer {
     rng: StdRng,
     /// Transparent mode: established pairs to hand over, if enabled.
     ready: Option<Vec<ReadyPair>>,
+    ike: Option<IkeRs>,
 }
 
 /// What a successful `/authz-info` leads to.
@@ -196,6 +222,9 @@ enum Uploaded {
     Dp(Accepted),
     /// EDHOC: the exchange waits for message_3; 2.01 with message_2, plain.
     Edhoc { message_2: Vec<u8> },
+    /// IKEv2: the peer is authorized in the IKE endpoint; 2.01, plain; the
+    /// Client starts IKE_SA_INIT.
+    Ike,
 }
 
 /// A token accepted at `/authz-info`: its pair, and whether this request
@@ -266,7 +295,220 @@ impl ResourceServer {
             pending: HashMap::new(),
             rng: StdRng::from_os_rng(),
             ready: None,
+            ike: None,
         }
+    }
+
+    /// Accepts IKEv2 tokens (draft §3.2.2, §3.2.3): runs an IKEv2 responder
+    /// on the node's ESP-in-UDP port.
+    pub fn enable_ike(&mut self, c: IkeResponderConfig) -> Result<(), ikev2::IkeError> {
+        self.node.enable_ike(c.config)?;
+        self.ike = Some(IkeRs {
+            psk_id: c.psk_id,
+            signing_key: c.signing_key,
+            next_tag: 1,
+            tag_to_cti: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    /// draft §3.2.2/§3.2.3 after the token validated: the PoP key from
+    /// `cnf` becomes an authorized IKE peer named ID_KEY_ID(kid), bounded
+    /// by the token's `exp`; the Child SA it may set up is ESP in transport
+    /// mode between the Client's address and ours. Changes nothing on
+    /// refusal.
+    #[allow(clippy::too_many_arguments)]
+    fn ike_accept(
+        &mut self,
+        now: Now,
+        from: SocketAddr,
+        cti: &[u8],
+        exp: u64,
+        entries: Vec<(String, u64)>,
+        cnf: &ace_core::cnf::Cnf,
+    ) -> Result<Uploaded, Refusal> {
+        use ikev2::config::{key_id, ChildPolicy, Credential, PeerAuth, PeerEntry};
+        use ResponseCode::*;
+        let local_ip = self.node.local_plain().ip();
+        let Some(ike) = self.ike.as_mut() else {
+            return Err(Refusal::new(
+                BadRequest,
+                "kmp-unsupported",
+                "this RS does not run IKEv2",
+            ));
+        };
+        let ipsec = cnf.ipsec.as_ref().ok_or_else(|| {
+            Refusal::new(BadRequest, "no-ipsec", "cnf carries no ipsec structure")
+        })?;
+        if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
+            return Err(Refusal::new(
+                BadRequest,
+                "sa-unsupported",
+                "this RS supports ESP in transport mode",
+            ));
+        }
+        let key = cnf.cose_key.as_ref().ok_or_else(|| {
+            Refusal::new(
+                BadRequest,
+                "no-pop-key",
+                "an IKEv2 token carries the PoP key",
+            )
+        })?;
+        let kid = key.key_id.clone();
+        if kid.is_empty() {
+            return Err(Refusal::new(
+                BadRequest,
+                "no-kid",
+                "the PoP key has no kid (it names IDi)",
+            ));
+        }
+        let (auth, local_id, credential) = if key.kty
+            == ace_core::coset::KeyType::Assigned(ace_core::coset::iana::KeyType::Symmetric)
+        {
+            let k = ace_core::cnf::symmetric_k(key).ok_or_else(|| {
+                Refusal::new(
+                    BadRequest,
+                    "pop-key-invalid",
+                    "symmetric PoP key without k (16 octets at least)",
+                )
+            })?;
+            let k = ikev2::Secret::from_slice(k);
+            (
+                PeerAuth::Psk(k.clone()),
+                ike.psk_id.clone(),
+                Credential::Psk(k),
+            )
+        } else {
+            let pk = ace_core::edhoc::PublicKey::from_cose_key(key)
+                .map_err(|e| Refusal::new(BadRequest, "pop-key-invalid", e.to_string()))?;
+            let pk = ikev2::crypto::P256PublicKey::from_xy(&pk.x, &pk.y)
+                .map_err(|e| Refusal::new(BadRequest, "pop-key-invalid", e.to_string()))?;
+            let (rs_kid, rs_key) = ike.signing_key.clone().ok_or_else(|| {
+                Refusal::new(
+                    BadRequest,
+                    "kmp-unsupported",
+                    "this RS has no IKEv2 signature key",
+                )
+            })?;
+            (
+                PeerAuth::P256(pk),
+                key_id(&rs_kid),
+                Credential::P256(rs_key),
+            )
+        };
+        if self.tokens.len() >= self.cfg.max_tokens {
+            return Err(Refusal::new(
+                ServiceUnavailable,
+                "store-full",
+                "token store full",
+            ));
+        }
+        let remaining = exp.saturating_sub(now.unix);
+        let life = Duration::from_secs(remaining.min(u64::from(ipsec.life)));
+        let tag = ike.next_tag;
+        ike.next_tag += 1;
+        ike.tag_to_cti.insert(tag, cti.to_vec());
+        let entry = PeerEntry {
+            id: key_id(&kid),
+            auth,
+            local_id,
+            credential,
+            child: ChildPolicy {
+                mode: ikev2::Mode::Transport,
+                local_ts: vec![ikev2::payload::TrafficSelector::host(local_ip)],
+                remote_ts: vec![ikev2::payload::TrafficSelector::host(from.ip())],
+                lifetime: life,
+            },
+            not_after: now.mono + Duration::from_secs(remaining),
+            tag,
+        };
+        if let Some(ep) = self.node.ike() {
+            ep.authorize_peer(entry);
+        }
+        tracing::info!(%from, cti = %hex::encode(cti), kid = %hex::encode(&kid), life_s = life.as_secs(), "IKEv2 token accepted: waiting for IKE_SA_INIT");
+        self.tokens.insert(
+            cti.to_vec(),
+            AcceptedToken {
+                cti: cti.to_vec(),
+                entries,
+                exp_unix: exp,
+                expires: now.mono + Duration::from_secs(remaining),
+                pair: None,
+                spi_sa_c: 0,
+                spi_sa_rs: 0,
+                peer: from,
+                ike_tag: Some(tag),
+                ike_done: false,
+            },
+        );
+        self.stats.tokens_accepted += 1;
+        Ok(Uploaded::Ike)
+    }
+
+    /// A Child SA from the IKE endpoint becomes the token's pair; its end
+    /// ends the pair.
+    fn on_ike_event(&mut self, now: Now, ev: ikev2::Event) {
+        match ev {
+            ikev2::Event::ChildSaUp(c) => {
+                let Some(cti) = self
+                    .ike
+                    .as_ref()
+                    .and_then(|i| i.tag_to_cti.get(&c.tag))
+                    .cloned()
+                else {
+                    return;
+                };
+                let peer_ip = c.remote.ip();
+                let spec = match ace_node::ike_pair_spec(
+                    &c,
+                    self.node.local_plain().ip(),
+                    peer_ip,
+                    format!("token {} (IKEv2)", hex::encode(&cti)),
+                ) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "IKEv2 Child SA not installed");
+                        return;
+                    }
+                };
+                match self.node.install_pair(now.mono, spec) {
+                    Ok(pair) => {
+                        if let Some(old) = c.rekeyed_from.and_then(|spi| self.pair_by_spi_in(spi)) {
+                            self.node.remove_pair(old);
+                            self.by_pair.remove(&old);
+                        }
+                        self.by_pair.insert(pair, cti.clone());
+                        if let Some(t) = self.tokens.get_mut(&cti) {
+                            t.pair = Some(pair);
+                            t.ike_done = true;
+                            t.spi_sa_c = c.spi_in;
+                            t.spi_sa_rs = c.spi_out;
+                        }
+                        tracing::info!(cti = %hex::encode(&cti), spi_in = format_args!("{:#010x}", c.spi_in), spi_out = format_args!("{:#010x}", c.spi_out), "IKEv2 Child SA installed");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "IKEv2 Child SA not installed"),
+                }
+            }
+            ikev2::Event::ChildSaDeleted { spi_in, .. } => {
+                if let Some(pair) = self.pair_by_spi_in(spi_in) {
+                    self.node.remove_pair(pair);
+                    self.pair_ended(pair);
+                }
+            }
+            ikev2::Event::Failed {
+                failure, remote, ..
+            } => {
+                tracing::info!(%remote, ?failure, "IKEv2 exchange failed");
+            }
+            other => tracing::debug!(?other, "IKEv2 event"),
+        }
+    }
+
+    fn pair_by_spi_in(&self, spi_in: u32) -> Option<PairId> {
+        self.by_pair
+            .keys()
+            .copied()
+            .find(|p| self.node.pair(*p).is_some_and(|i| i.spi_in == spi_in))
     }
 
     /// Transparent mode: every pair a token sets up is reported by
@@ -353,6 +595,7 @@ impl ResourceServer {
                         }),
                         fresh,
                     ),
+                    Ok(Uploaded::Ike) => (created(), None, false),
                     Ok(Uploaded::Edhoc { message_2 }) => (
                         Response {
                             code: ResponseCode::Created,
@@ -519,6 +762,11 @@ impl ResourceServer {
                     "this token's SA pair is in use by the transparent data path; request a new token",
                 ));
             }
+            // An IKEv2 token whose IKE exchange has not completed yet: the
+            // same answer again (the Client may have lost the 2.01).
+            if t.ike_tag.is_some() && t.pair.is_none() && !t.ike_done {
+                return Ok(Uploaded::Ike);
+            }
             return match t.pair.filter(|p| self.node.pair(*p).is_some()) {
                 // An EDHOC token's pair is keyed by its exchange: a second
                 // exchange for the same token would collide on SPI_SA_C.
@@ -558,6 +806,10 @@ impl ResourceServer {
                 let cnf = cnf.clone();
                 let token = upload.access_token.clone();
                 return self.edhoc_start(now, from, &upload, &token, &cti, exp, entries, &cnf, &m1);
+            }
+            (Some(Kmp::Ikev2), None) => {
+                let cnf = cnf.clone();
+                return self.ike_accept(now, from, &cti, exp, entries, &cnf);
             }
             (Some(Kmp::Edhoc), None) => {
                 return Err(Refusal::new(
@@ -642,6 +894,8 @@ impl ResourceServer {
                 spi_sa_c: spi_c,
                 spi_sa_rs: spi_rs,
                 peer: from,
+                ike_tag: None,
+                ike_done: false,
             },
         );
         self.stats.tokens_accepted += 1;
@@ -903,6 +1157,8 @@ impl ResourceServer {
                 spi_sa_c: p.spi_sa_c,
                 spi_sa_rs: p.spi_sa_rs,
                 peer: p.from,
+                ike_tag: None,
+                ike_done: false,
             },
         );
         self.stats.tokens_accepted += 1;
@@ -1123,6 +1379,7 @@ impl Host for ResourceServer {
             }
             NodeEvent::Coap(other) => tracing::debug!(?other, "RS ignores client-side CoAP event"),
             NodeEvent::PairExpired(pair) => self.pair_ended(pair),
+            NodeEvent::Ike(ev) => self.on_ike_event(now, ev),
         }
     }
     fn poll_timeout(&self) -> Option<Instant> {

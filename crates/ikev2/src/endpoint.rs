@@ -288,6 +288,17 @@ impl Endpoint {
             self.after(id, was_half_open);
             if dead_and_done {
                 self.remove(id);
+            } else if self
+                .sas
+                .get(&id)
+                .and_then(IkeSa::next_deadline)
+                .is_some_and(|d| d <= now)
+            {
+                // Nothing may stay due after its turn: a deadline that did
+                // not move is retried later rather than spun on.
+                self.out.counters.stuck_timers += 1;
+                self.timers
+                    .push(Reverse((now + std::time::Duration::from_millis(100), id)));
             } else {
                 self.schedule(id);
             }

@@ -211,6 +211,9 @@ pub struct Counters {
     pub child_sa_up: u64,
     /// IKE SAs given up after retransmissions.
     pub timeouts: u64,
+    /// Timers that stayed due after they ran (a bug if ever non-zero; the
+    /// SA is retried 100 ms later instead of spinning).
+    pub stuck_timers: u64,
     /// Requests refused by the peer's Message ID window or other protocol
     /// violations in requests (INVALID_SYNTAX etc.).
     pub invalid_requests: u64,

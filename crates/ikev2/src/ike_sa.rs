@@ -507,10 +507,9 @@ impl IkeSa {
         match &self.state {
             State::InitDone(s) => consider(Some(s.deadline)),
             State::Dead { until } => consider(Some(*until)),
-            State::Established(e) => {
-                if e.closing.is_none() {
-                    consider(e.peer.not_after);
-                }
+            // Once closing, only the DELETE's retransmissions count.
+            State::Established(e) if e.closing.is_none() => {
+                consider(e.peer.not_after);
                 consider(e.rekey_ike_at);
                 for c in &e.children {
                     consider(c.rekey_at);
@@ -1138,9 +1137,12 @@ impl IkeSa {
         }
         // The original initiator rekeys at 90 % of the lifetime, unless the
         // authorization ends first (then the SA is deleted, not rekeyed).
+        // A rekey is worth it only if the authorization leaves the new SA
+        // at least half a lifetime.
         let soft = now + lifetime.mul_f64(0.9);
-        let rekey_at =
-            (role == Role::Initiator && e.peer.not_after.is_none_or(|t| soft < t)).then_some(soft);
+        let rekey_at = (role == Role::Initiator
+            && e.peer.not_after.is_none_or(|t| soft + lifetime / 2 < t))
+        .then_some(soft);
         e.children.push(Child {
             protocol: suite.protocol,
             suite,

@@ -935,3 +935,40 @@ fn cookie_flood_keeps_state_bounded_and_a_legitimate_client_completes() {
     s.run_for(Duration::from_secs(30));
     assert_eq!(s.r.half_open(), 0);
 }
+
+#[test]
+fn an_initiator_bound_by_its_authorization_does_not_rekey_into_it() {
+    // The ACE case: the Child SA's lifetime (600 s) is longer than what the
+    // token leaves (60 s): no rekey, and at the end both sides delete.
+    let mut s = Sim::new(Config::default(), Config::default());
+    let mut e = psk_entry(s.now, psk(), Mode::Transport);
+    e.not_after = s.now + Duration::from_secs(60);
+    e.child.lifetime = Duration::from_secs(600);
+    s.r.authorize_peer(e);
+    let mut p = psk_params(psk(), Mode::Transport);
+    p.not_after = Some(s.now + Duration::from_secs(60));
+    p.child.lifetime = Duration::from_secs(600);
+    s.i.initiate(s.now, i_addr(), r_addr(), p).unwrap();
+    s.run_for(Duration::from_secs(120));
+    assert_eq!(child_ups(&s.ev_i).len(), 1, "no rekey: {:?}", s.ev_i);
+    assert!(s.ev_i.iter().any(|e| matches!(e, Event::IkeSaDown { .. })));
+    assert!(s.ev_r.iter().any(|e| matches!(e, Event::IkeSaDown { .. })));
+    assert_eq!(s.i.counters().stuck_timers + s.r.counters().stuck_timers, 0);
+}
+
+#[test]
+fn child_sas_are_rekeyed_before_their_lifetime_ends() {
+    let mut s = Sim::new(Config::default(), Config::default());
+    let mut e = psk_entry(s.now, psk(), Mode::Transport);
+    e.child.lifetime = Duration::from_secs(100);
+    s.r.authorize_peer(e);
+    let mut p = psk_params(psk(), Mode::Transport);
+    p.child.lifetime = Duration::from_secs(100);
+    s.i.initiate(s.now, i_addr(), r_addr(), p).unwrap();
+    s.run_for(Duration::from_secs(250));
+    // Rekeyed at 90 s and 180 s, the old pairs deleted.
+    let ups = child_ups(&s.ev_i);
+    assert_eq!(ups.len(), 3, "{:?}", s.ev_i);
+    assert!(ups[1].rekeyed_from.is_some() && ups[2].rekeyed_from.is_some());
+    assert_eq!(s.i.counters().stuck_timers + s.r.counters().stuck_timers, 0);
+}

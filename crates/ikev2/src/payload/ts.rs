@@ -61,6 +61,18 @@ impl TrafficSelector {
         }
     }
 
+    /// One host of either family, any protocol and port.
+    pub fn host(addr: std::net::IpAddr) -> Self {
+        let range = match addr {
+            std::net::IpAddr::V4(a) => TsRange::V4(a, a),
+            std::net::IpAddr::V6(a) => TsRange::V6(a, a),
+        };
+        TrafficSelector {
+            range,
+            ..Self::any_v4()
+        }
+    }
+
     /// The TS Type of this selector.
     pub fn ts_type(&self) -> TsType {
         match self.range {
