@@ -23,7 +23,9 @@ import json, sys
 r = json.load(open("target/demo.json"))
 bad = [(m, s["name"]) for m, mr in r["methods"].items() for s in mr["steps"] if not s["ok"]]
 print("demo steps:", sum(len(mr["steps"]) for mr in r["methods"].values()), "failed:", bad)
-sys.exit(0 if r["ok"] and not bad else 1)
+want = {"dp", "edhoc", "ikev2-psk", "ikev2-rpk"}
+print("methods:", sorted(r["methods"]))
+sys.exit(0 if r["ok"] and not bad and set(r["methods"]) == want else 1)
 PY
 
 echo "== transparent mode: unmodified libcoap through two gateways in network namespaces =="

@@ -25,6 +25,46 @@ use crate::config::alg_name;
 use crate::services::{start_as_edhoc, start_client_edhoc, start_rs_edhoc, AsEdhocKeys};
 use ace_rs::EdhocResponderConfig;
 
+/// The key-management method a demo run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kmp {
+    /// Direct Provisioning by the AS.
+    Dp,
+    /// EDHOC between C and RS.
+    Edhoc,
+    /// IKEv2 with a PSK the AS draws.
+    IkePsk,
+    /// IKEv2 with raw P-256 public keys.
+    IkeRpk,
+}
+
+impl Kmp {
+    fn name(self) -> &'static str {
+        match self {
+            Kmp::Dp => "dp",
+            Kmp::Edhoc => "edhoc",
+            Kmp::IkePsk => "ikev2-psk",
+            Kmp::IkeRpk => "ikev2-rpk",
+        }
+    }
+    fn ike(self) -> bool {
+        matches!(self, Kmp::IkePsk | Kmp::IkeRpk)
+    }
+}
+
+/// A P-256 IKEv2 key's public half as the AS registers it.
+fn ike_public(kid: &[u8], k: &ikev2::crypto::P256SigningKey) -> ace_core::edhoc::PublicKey {
+    let xy = k.public_key().to_xy();
+    let (mut x, mut y) = ([0u8; 32], [0u8; 32]);
+    x.copy_from_slice(&xy[..32]);
+    y.copy_from_slice(&xy[32..]);
+    ace_core::edhoc::PublicKey {
+        kid: kid.to_vec(),
+        x,
+        y,
+    }
+}
+
 const COSE_A128GCM: i64 = 1;
 const COSE_AES_CCM_16_64_128: i64 = 10;
 const GET: u64 = 1;
@@ -97,7 +137,8 @@ async fn loopback() -> Result<(UdpSocket, UdpSocket), String> {
 
 /// Builds the three parties with fresh keys; `edhoc`: the client and the
 /// RS have EDHOC keys and the AS knows them (draft Appendix B).
-async fn world(edhoc: bool) -> Result<World, String> {
+async fn world(kmp: Kmp) -> Result<World, String> {
+    let edhoc = kmp == Kmp::Edhoc;
     let token_key = key16();
     let (as_plain, as_esp) = loopback().await?;
     let (rs_plain, rs_esp) = loopback().await?;
@@ -212,6 +253,43 @@ async fn world(edhoc: bool) -> Result<World, String> {
         None,
     )?;
 
+    // IKEv2 (draft §3.2.2, §3.2.3): the RS runs a responder on its
+    // ESP-in-UDP port, the client an initiator; with raw keys the AS knows
+    // the RS's public key (rs_cnf).
+    if kmp.ike() {
+        let rs_ike = std::sync::Arc::new(
+            ikev2::crypto::P256SigningKey::generate().map_err(|e| e.to_string())?,
+        );
+        as_.lock()
+            .issuer_mut()
+            .set_ike_rs_key("tempSensor", ike_public(b"rs-ike", &rs_ike));
+        rs.lock()
+            .enable_ike(ace_rs::IkeResponderConfig {
+                config: ikev2::Config::default(),
+                psk_id: ikev2::payload::IdRepr {
+                    id_type: ikev2::IdType::ID_FQDN,
+                    data: b"tempSensor".to_vec(),
+                },
+                signing_key: Some((b"rs-ike".to_vec(), rs_ike)),
+            })
+            .map_err(|e| e.to_string())?;
+        let key = if kmp == Kmp::IkePsk {
+            ace_client::IkeKey::Psk
+        } else {
+            ace_client::IkeKey::Rpk {
+                kid: b"client1-ike".to_vec(),
+                key: std::sync::Arc::new(
+                    ikev2::crypto::P256SigningKey::generate().map_err(|e| e.to_string())?,
+                ),
+            }
+        };
+        client
+            .running()
+            .lock()
+            .host
+            .set_ike(ikev2::Config::default(), key)
+            .map_err(|e| e.to_string())?;
+    }
     client.running().lock().host.node().tap().enable(true);
     client.running().lock().host.node().tap().capture_esp(true);
 
@@ -239,7 +317,13 @@ fn msgs(w: &World, records: &[TapRecord]) -> Vec<Msg> {
             };
             Msg {
                 dir,
-                transport: if r.pair.is_some() { "ESP" } else { "plain" },
+                transport: if r.pair.is_some() {
+                    "ESP"
+                } else if r.summary.starts_with("IKEv2") {
+                    "IKE"
+                } else {
+                    "plain"
+                },
                 message: r.summary.clone(),
                 coap_bytes: r.coap_len,
                 wire_bytes: r.wire_len,
@@ -267,7 +351,20 @@ fn exchanges(records: Vec<TapRecord>) -> Vec<Vec<TapRecord>> {
     out
 }
 
+/// Whether a message starts a step of the transcript: a CoAP request, or
+/// the IKE_SA_INIT request (IKE_SA_INIT and IKE_AUTH are one step).
 fn is_request(summary: &str) -> bool {
+    if summary.starts_with("IKEv2") {
+        return summary.contains("IKE_SA_INIT request");
+    }
+    is_round_trip(summary)
+}
+
+/// Whether a message starts a round trip: any request.
+fn is_round_trip(summary: &str) -> bool {
+    if summary.starts_with("IKEv2") {
+        return summary.contains(" request ");
+    }
     [
         "GET ", "POST ", "PUT ", "DELETE ", "FETCH ", "PATCH ", "IPATCH ",
     ]
@@ -321,8 +418,9 @@ fn step(
 }
 
 /// One key-management method's run: Direct Provisioning, or EDHOC.
-async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
-    let w = world(edhoc).await?;
+async fn run_method(kmp: Kmp) -> Result<MethodReport, String> {
+    let edhoc = kmp == Kmp::Edhoc;
+    let w = world(kmp).await?;
     let mut steps = Vec::new();
 
     // 1. The whole flow for GET /temp: 4.01 with hints, token, authz-info
@@ -341,6 +439,10 @@ async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
             "2.01",
             if edhoc {
                 "POST /token over ESP (C↔AS registration SA, A128GCM), req_cnf kid → 2.01 with token, ipsec (no seed), kmp edhoc, rs_cnf"
+            } else if kmp == Kmp::IkePsk {
+                "POST /token over ESP (C↔AS registration SA, A128GCM), req_cnf kmp ikev2 → 2.01 with token, cnf COSE_Key (symmetric: kid, k), ipsec sec_A, kmp ikev2"
+            } else if kmp == Kmp::IkeRpk {
+                "POST /token over ESP (C↔AS registration SA, A128GCM), req_cnf COSE_Key (P-256) + kmp ikev2 → 2.01 with token, ipsec sec_A, kmp ikev2, rs_cnf"
             } else {
                 "POST /token over ESP (C↔AS registration SA, A128GCM) → 2.01 with token and ipsec"
             },
@@ -357,6 +459,21 @@ async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
             "2.04",
             "POST /.well-known/edhoc C_R ‖ message_3 (plain) → 2.04 over the new SA pair (AES-CCM-8, seed = EDHOC_Exporter)",
         ));
+    } else if kmp.ike() {
+        expected.push((
+            "POST /authz-info",
+            "2.01",
+            "POST /authz-info (plain) → 2.01 (plain): the RS authorized the PoP key as IDi = ID_KEY_ID(kid)",
+        ));
+        expected.push((
+            "IKEv2",
+            "IKE",
+            if kmp == Kmp::IkePsk {
+                "IKE_SA_INIT + IKE_AUTH on the ESP-in-UDP ports (X25519, AES-GCM; AUTH method 2 with the token's k) → Child SA"
+            } else {
+                "IKE_SA_INIT + IKE_AUTH on the ESP-in-UDP ports (X25519, AES-GCM; ECDSA P-256 AUTH, RFC 7427) → Child SA"
+            },
+        ));
     } else {
         expected.push((
             "POST /authz-info",
@@ -372,10 +489,11 @@ async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     for (i, (name, code, label)) in expected.iter().enumerate() {
+        // The IKEv2 step carries no CoAP code: "IKE" when it happened.
         let got = flow_steps
             .iter()
             .find(|s| s.name == *name)
-            .and_then(|s| s.code.clone());
+            .and_then(|s| s.code.clone().or_else(|| Some("IKE".into())));
         let ok = got.as_deref() == Some(code);
         let got = got.unwrap_or_else(|| code_of(&r));
         steps.push(step(
@@ -389,10 +507,14 @@ async fn run_method(edhoc: bool) -> Result<MethodReport, String> {
     }
     let bytes_until_first_resource: usize = tap.iter().map(|r| r.wire_len).sum();
     let messages_until_first_resource = tap.len();
-    let round_trips_until_first_resource = groups.len();
+    let round_trips_until_first_resource = tap
+        .iter()
+        .filter(|r| r.dir == Direction::Out && is_round_trip(&r.summary))
+        .count();
     let mut overhead = BTreeMap::new();
     for rec in tap.iter().filter(|r| r.pair.is_some()) {
-        let suite = if w.names.get(&rec.peer) == Some(&"AS") {
+        let suite = if w.names.get(&rec.peer) == Some(&"AS") || kmp.ike() {
+            // IKEv2 negotiated AES-GCM-16 (the default first choice).
             alg_name(COSE_A128GCM)
         } else {
             alg_name(COSE_AES_CCM_16_64_128)
@@ -519,11 +641,10 @@ fn replay_drops(rs: &ResourceServer) -> u64 {
 
 /// Runs every key-management method and reports.
 pub async fn report() -> Result<DemoReport, String> {
-    let dp = run_method(false).await?;
-    let edhoc = run_method(true).await?;
     let mut methods = BTreeMap::new();
-    methods.insert("dp".to_string(), dp);
-    methods.insert("edhoc".to_string(), edhoc);
+    for kmp in [Kmp::Dp, Kmp::Edhoc, Kmp::IkePsk, Kmp::IkeRpk] {
+        methods.insert(kmp.name().to_string(), run_method(kmp).await?);
+    }
     Ok(DemoReport {
         ok: methods.values().all(|m| m.ok),
         methods,
@@ -552,6 +673,8 @@ fn print_transcript(report: &DemoReport) {
             match name.as_str() {
                 "dp" => "Direct Provisioning by the AS (draft §3.2.1, §3.3.1)",
                 "edhoc" => "EDHOC between C and RS (draft Appendix B; RFC 9528 method 3, suite 2)",
+                "ikev2-psk" => "IKEv2 with the token's PSK (draft §3.2.2; RFC 7296, AUTH method 2)",
+                "ikev2-rpk" => "IKEv2 with raw public keys (draft §3.2.3; RFC 7427 ECDSA P-256)",
                 other => other,
             }
         );
@@ -575,6 +698,8 @@ fn print_transcript(report: &DemoReport) {
                         msg.wire_bytes,
                         msg.wire_bytes - msg.coap_bytes
                     )
+                } else if msg.transport == "IKE" {
+                    format!("{:>4} B IKE", msg.wire_bytes)
                 } else if msg.transport == "ESP" {
                     format!("{:>4} B ESP", msg.wire_bytes)
                 } else {
