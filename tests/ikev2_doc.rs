@@ -48,5 +48,8 @@ fn ikev2_psk_token_request_and_response() {
         rs_cnf: None,
         scope: None,
     };
-    in_doc("IKEv2 PSK token response (token truncated)", &resp.to_cbor());
+    in_doc(
+        "IKEv2 PSK token response (token truncated)",
+        &resp.to_cbor(),
+    );
 }

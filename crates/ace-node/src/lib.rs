@@ -25,7 +25,7 @@ pub use host::{Host, Now};
 /// The transparent-mode core the handed-over pairs go to.
 pub use ipsec_gw;
 pub use node::{
-    esp_suite_of, ike_pair_spec,
-    dp_pair_spec, log_throttle, DetachedPair, DpRole, InstallError, Interface, Node, NodeCounters,
-    NodeEvent, PairId, PairInfo, Peer, SaPairSpec, SeqState, TakeError, Transmit, SEQ_RESERVATION,
+    dp_pair_spec, esp_suite_of, ike_pair_spec, log_throttle, DetachedPair, DpRole, InstallError,
+    Interface, Node, NodeCounters, NodeEvent, PairId, PairInfo, Peer, SaPairSpec, SeqState,
+    TakeError, Transmit, SEQ_RESERVATION,
 };
