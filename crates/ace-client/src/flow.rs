@@ -1194,7 +1194,9 @@ impl ClientHost {
                     peer_auth,
                     child,
                     peer_natt_port: 0,
-                    not_after: Some(now.mono + Duration::from_secs(remaining)),
+                    not_after: Some(
+                        now.mono + Duration::from_secs(remaining.min(10 * 365 * 86_400)),
+                    ),
                     tag: id.0,
                 },
                 ipsec.life,

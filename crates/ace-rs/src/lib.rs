@@ -419,7 +419,7 @@ impl ResourceServer {
                 remote_ts: vec![ikev2::payload::TrafficSelector::host(from.ip())],
                 lifetime: life,
             },
-            not_after: now.mono + Duration::from_secs(remaining),
+            not_after: after_secs(now.mono, remaining),
             tag,
         };
         if let Some(ep) = self.node.ike() {
@@ -432,7 +432,7 @@ impl ResourceServer {
                 cti: cti.to_vec(),
                 entries,
                 exp_unix: exp,
-                expires: now.mono + Duration::from_secs(remaining),
+                expires: after_secs(now.mono, remaining),
                 pair: None,
                 spi_sa_c: 0,
                 spi_sa_rs: 0,
@@ -889,7 +889,7 @@ impl ResourceServer {
                 entries,
                 exp_unix: exp,
                 // The record lives until the token expires; the pair may end sooner (`life`).
-                expires: now.mono + Duration::from_secs(remaining),
+                expires: after_secs(now.mono, remaining),
                 pair: Some(pair),
                 spi_sa_c: spi_c,
                 spi_sa_rs: spi_rs,
@@ -1152,7 +1152,7 @@ impl ResourceServer {
                 cti: p.cti,
                 entries: p.entries,
                 exp_unix: p.exp,
-                expires: now.mono + Duration::from_secs(remaining),
+                expires: after_secs(now.mono, remaining),
                 pair: Some(pair),
                 spi_sa_c: p.spi_sa_c,
                 spi_sa_rs: p.spi_sa_rs,
@@ -1298,6 +1298,14 @@ fn free_c_r(start: u8, taken: impl Fn(&[u8]) -> bool) -> Option<(u8, Vec<u8>)> {
 /// The SA part of a token's `ipsec` structure that both set-up methods share
 /// (draft §2.1): ESP in transport mode, both SPIs, and an `alg` this RS can
 /// run. The seed rule differs per method and is the caller's.
+/// `now` + `secs`, for a token's remaining lifetime: `exp` is the AS's
+/// number, and an absurd one must not overflow the clock (capped at ten
+/// years).
+fn after_secs(now: Instant, secs: u64) -> Instant {
+    const MAX: u64 = 10 * 365 * 86_400;
+    now + Duration::from_secs(secs.min(MAX))
+}
+
 fn esp_transport_sa(ipsec: &IpsecParams) -> Result<(u32, u32, EspSuite), Refusal> {
     use ResponseCode::BadRequest;
     if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
