@@ -1,0 +1,836 @@
+//! The SQL backends: SQLite and PostgreSQL through sqlx's `Any` driver, with
+//! one schema and one set of queries (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`: both dialects have them). What differs is named by
+//! [`Dialect`]: how a write transaction begins, PostgreSQL's advisory locks,
+//! the connection settings, and BYTEA/BLOB in the migrations.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
+
+use crate::error::{Result, StoreError};
+use crate::log::{BatchWriter, GroupCommitConfig, LogStats, Op, Outcome, TokenLog};
+use crate::model::*;
+use crate::spi::pick_free;
+use crate::{schema, unix_now};
+
+/// Which SQL database a [`SqlStore`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Rows per multi-row INSERT (10 parameters a token row: far below both
+/// databases' limits on parameters per statement).
+const ROWS_PER_STATEMENT: usize = 256;
+/// Pools of at most this many SPIs are read whole before choosing; larger
+/// ones are drawn from at random first (see `reserve_group`).
+const DENSE_POOL: u64 = 1 << 16;
+/// Rounds of candidates before a reservation gives up (only reachable if the
+/// database keeps refusing candidates the store believed free).
+const MAX_ROUNDS: usize = 8;
+/// Attempts of one batch when the database aborts it as a lost race.
+const BATCH_ATTEMPTS: usize = 3;
+/// How long a SQLite writer waits for another's lock (another process).
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+
+/// A store in SQLite or PostgreSQL. Cheap to clone; clones share the pool and
+/// the group committer.
+#[derive(Clone)]
+pub struct SqlStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    dialect: Dialect,
+    log: TokenLog,
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`, in WAL mode
+    /// with `synchronous = FULL`, and migrates it.
+    pub async fn open_sqlite(path: &Path, config: GroupCommitConfig) -> Result<Self> {
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::Config(format!("path {path:?} is not UTF-8")))?;
+        // sqlx percent-decodes the file name.
+        let encoded = path
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23");
+        let url = format!("sqlite://{encoded}?mode=rwc");
+        Self::open(&url, Dialect::Sqlite, config).await
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://...`) and
+    /// migrates it.
+    pub async fn open_postgres(url: &str, config: GroupCommitConfig) -> Result<Self> {
+        Self::open(url, Dialect::Postgres, config).await
+    }
+
+    async fn open(url: &str, dialect: Dialect, config: GroupCommitConfig) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let options: AnyConnectOptions = url
+            .parse()
+            .map_err(|e: sqlx::Error| StoreError::Config(e.to_string()))?;
+        // One connection first: WAL must be switched on while nobody else
+        // holds the file open through this process, and migrations run once.
+        let mut first = AnyConnection::connect_with(&options).await?;
+        configure(&mut first, dialect).await?;
+        if dialect == Dialect::Sqlite {
+            let mode: String = sqlx::query("PRAGMA journal_mode = WAL")
+                .fetch_one(&mut first)
+                .await?
+                .try_get(0)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Config(format!(
+                    "SQLite refused WAL mode (journal_mode is {mode})"
+                )));
+            }
+        }
+        schema::migrate(&mut first, dialect, to_i64(unix_now(), "time")?).await?;
+        first.close().await?;
+
+        let max_connections = match dialect {
+            // One writer at a time anyway; readers run beside it in WAL mode.
+            Dialect::Sqlite => 4,
+            Dialect::Postgres => 8,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _meta| configure(conn, dialect))
+            .connect_with(options)
+            .await?;
+        let writer = SqlWriter {
+            pool: pool.clone(),
+            dialect,
+            rng: StdRng::from_os_rng(),
+        };
+        let log = TokenLog::spawn(writer, config);
+        Ok(SqlStore {
+            inner: Arc::new(Inner { pool, dialect, log }),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    fn pool(&self) -> &AnyPool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn log(&self) -> &TokenLog {
+        &self.inner.log
+    }
+
+    pub fn stats(&self) -> LogStats {
+        self.inner.log.stats()
+    }
+
+    /// Commits what is queued, stops the committer and closes the pool.
+    pub async fn close(&self) {
+        self.inner.log.close().await;
+        self.inner.pool.close().await;
+    }
+
+    pub async fn put_client(&self, c: &Client) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO clients (id, name, cose_key, spi_c, spi_as, registration)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, cose_key = excluded.cose_key,
+                 spi_c = excluded.spi_c, spi_as = excluded.spi_as,
+                 registration = excluded.registration",
+        )
+        .bind(c.id.as_str())
+        .bind(c.name.as_str())
+        .bind(c.cose_key.as_deref())
+        .bind(c.spi_c.map(i64::from))
+        .bind(c.spi_as.map(i64::from))
+        .bind(c.registration.as_slice())
+        .execute(self.pool())
+        .await
+        .map_err(conflict_or_db)?;
+        Ok(())
+    }
+
+    pub async fn get_client(&self, id: &str) -> Result<Option<Client>> {
+        sqlx::query(&format!("{SELECT_CLIENT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| client_from_row(&r))
+            .transpose()
+    }
+
+    pub async fn client_by_spi_as(&self, spi_as: u32) -> Result<Option<Client>> {
+        sqlx::query(&format!("{SELECT_CLIENT} WHERE spi_as = $1"))
+            .bind(i64::from(spi_as))
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| client_from_row(&r))
+            .transpose()
+    }
+
+    pub async fn list_clients(&self) -> Result<Vec<Client>> {
+        sqlx::query(&format!("{SELECT_CLIENT} ORDER BY id"))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(client_from_row)
+            .collect()
+    }
+
+    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn put_resource_server(&self, rs: &ResourceServer) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO resource_servers
+                 (audience, token_key, esp_alg, sa_life, edhoc_public_key, ike_public_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (audience) DO UPDATE SET token_key = excluded.token_key,
+                 esp_alg = excluded.esp_alg, sa_life = excluded.sa_life,
+                 edhoc_public_key = excluded.edhoc_public_key,
+                 ike_public_key = excluded.ike_public_key",
+        )
+        .bind(rs.audience.as_str())
+        .bind(rs.token_key.as_slice())
+        .bind(rs.esp_alg.as_str())
+        .bind(to_i64(rs.sa_life, "sa_life")?)
+        .bind(rs.edhoc_public_key.as_deref())
+        .bind(rs.ike_public_key.as_deref())
+        .execute(self.pool())
+        .await
+        .map_err(conflict_or_db)?;
+        Ok(())
+    }
+
+    pub async fn get_resource_server(&self, audience: &str) -> Result<Option<ResourceServer>> {
+        sqlx::query(&format!("{SELECT_RS} WHERE audience = $1"))
+            .bind(audience)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| rs_from_row(&r))
+            .transpose()
+    }
+
+    pub async fn list_resource_servers(&self) -> Result<Vec<ResourceServer>> {
+        sqlx::query(&format!("{SELECT_RS} ORDER BY audience"))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(rs_from_row)
+            .collect()
+    }
+
+    pub async fn delete_resource_server(&self, audience: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM resource_servers WHERE audience = $1")
+            .bind(audience)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn add_policy(&self, p: &Policy) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO policies (client_id, audience, scope) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(p.client_id.as_str())
+        .bind(p.audience.as_str())
+        .bind(p.scope.as_slice())
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(()),
+            Err(e) if is_kind(&e, sqlx::error::ErrorKind::ForeignKeyViolation) => {
+                if self.get_client(&p.client_id).await?.is_none() {
+                    Err(StoreError::UnknownClient(p.client_id.clone()))
+                } else {
+                    Err(StoreError::UnknownAudience(p.audience.clone()))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn remove_policy(&self, p: &Policy) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM policies WHERE client_id = $1 AND audience = $2 AND scope = $3",
+        )
+        .bind(p.client_id.as_str())
+        .bind(p.audience.as_str())
+        .bind(p.scope.as_slice())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn policies(&self, client_id: &str, audience: Option<&str>) -> Result<Vec<Policy>> {
+        let rows = sqlx::query(
+            "SELECT client_id, audience, scope FROM policies
+             WHERE client_id = $1 AND ($2 IS NULL OR audience = $2)
+             ORDER BY audience, scope",
+        )
+        .bind(client_id)
+        .bind(audience)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Policy {
+                    client_id: r.try_get("client_id")?,
+                    audience: r.try_get("audience")?,
+                    scope: r.try_get("scope")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn spis_in_use(&self, audience: &str) -> Result<Vec<u32>> {
+        let rows = sqlx::query("SELECT spi FROM spi_pool WHERE audience = $1 ORDER BY spi")
+            .bind(audience)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| to_u32(r.try_get("spi")?, "spi")).collect()
+    }
+
+    pub async fn get_token(&self, cti: &[u8]) -> Result<Option<TokenRecord>> {
+        sqlx::query(&format!("{SELECT_TOKEN} WHERE cti = $1"))
+            .bind(cti)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| token_from_row(&r))
+            .transpose()
+    }
+
+    pub async fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<TokenRecord>> {
+        let mut sql = format!("{SELECT_TOKEN} WHERE 1 = 1");
+        let mut n = 0;
+        let mut param = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace("$?", &format!("${n}")));
+        };
+        if filter.client_id.is_some() {
+            param(&mut sql, " AND client_id = $?");
+        }
+        if filter.audience.is_some() {
+            param(&mut sql, " AND audience = $?");
+        }
+        match filter.revoked {
+            Some(true) => sql.push_str(" AND revoked_at IS NOT NULL"),
+            Some(false) => sql.push_str(" AND revoked_at IS NULL"),
+            None => {}
+        }
+        if filter.revoked_since.is_some() {
+            param(&mut sql, " AND revoked_at >= $?");
+        }
+        if filter.unexpired_at.is_some() {
+            param(&mut sql, " AND exp > $?");
+        }
+        sql.push_str(" ORDER BY issued_at, cti");
+        if filter.limit.is_some() {
+            param(&mut sql, " LIMIT $?");
+        }
+        let mut q = sqlx::query(&sql);
+        if let Some(c) = &filter.client_id {
+            q = q.bind(c.as_str());
+        }
+        if let Some(a) = &filter.audience {
+            q = q.bind(a.as_str());
+        }
+        if let Some(s) = filter.revoked_since {
+            q = q.bind(to_i64(s, "revoked_since")?);
+        }
+        if let Some(t) = filter.unexpired_at {
+            q = q.bind(to_i64(t, "unexpired_at")?);
+        }
+        if let Some(l) = filter.limit {
+            q = q.bind(i64::from(l));
+        }
+        q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    pub async fn revoke(&self, cti: &[u8], now: u64) -> Result<Revocation> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $2 WHERE cti = $1 AND revoked_at IS NULL",
+        )
+        .bind(cti)
+        .bind(to_i64(now, "revocation time")?)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() > 0 {
+            return Ok(Revocation::Revoked);
+        }
+        match self.get_token(cti).await?.map(|t| t.revoked_at) {
+            Some(Some(at)) => Ok(Revocation::AlreadyRevoked { at }),
+            // Revoked and un-revoked in between cannot happen: nothing un-revokes.
+            Some(None) => Err(StoreError::Corrupt("revocation did not stick".into())),
+            None => Err(StoreError::UnknownToken),
+        }
+    }
+
+    pub async fn update_spi_sa_rs(&self, cti: &[u8], spi_sa_rs: u32) -> Result<()> {
+        let done = sqlx::query("UPDATE tokens SET spi_sa_rs = $2 WHERE cti = $1")
+            .bind(cti)
+            .bind(i64::from(spi_sa_rs))
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::UnknownToken);
+        }
+        Ok(())
+    }
+}
+
+const SELECT_CLIENT: &str = "SELECT id, name, cose_key, spi_c, spi_as, registration FROM clients";
+const SELECT_RS: &str = "SELECT audience, token_key, esp_alg, sa_life, edhoc_public_key, \
+     ike_public_key FROM resource_servers";
+const SELECT_TOKEN: &str = "SELECT cti, client_id, audience, scope, issued_at, exp, method, \
+     spi_sa_c, spi_sa_rs, revoked_at FROM tokens";
+
+/// Per-connection settings. SQLite: `synchronous = FULL` (the WAL is synced
+/// at every commit; the bundled SQLite would otherwise default to NORMAL in
+/// WAL mode, which may lose the last commits on power loss), a busy timeout
+/// for other processes' locks. PostgreSQL: a server configured with
+/// `synchronous_commit = off` would acknowledge commits before they are
+/// durable; the store's sessions turn it back on.
+///
+/// Boxed, because the pool's `after_connect` wants a future that is `Send`
+/// for every connection lifetime, which rustc cannot prove of an `async fn`
+/// that is generic over sqlx's executors.
+fn configure(
+    conn: &mut AnyConnection,
+    dialect: Dialect,
+) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>> {
+    Box::pin(configure_inner(conn, dialect))
+}
+
+async fn configure_inner(conn: &mut AnyConnection, dialect: Dialect) -> Result<(), sqlx::Error> {
+    // `Executor`'s own methods return boxed futures; `Query::execute` would
+    // put the executor's lifetime into this future's type (see above).
+    use sqlx::Executor;
+    match dialect {
+        Dialect::Sqlite => {
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+                .await?;
+        }
+        Dialect::Postgres => {
+            let level: String = conn.fetch_one("SHOW synchronous_commit").await?.try_get(0)?;
+            if level == "off" {
+                conn.execute("SET synchronous_commit = on").await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_kind(e: &sqlx::Error, kind: sqlx::error::ErrorKind) -> bool {
+    e.as_database_error().is_some_and(|d| d.kind() == kind)
+}
+
+fn conflict_or_db(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            StoreError::Conflict(d.message().to_owned())
+        }
+        _ => e.into(),
+    }
+}
+
+pub(crate) fn to_i64(v: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::OutOfRange(what))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} = {v}")))
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} = {v}")))
+}
+
+fn opt_u32(v: Option<i64>, what: &str) -> Result<Option<u32>> {
+    v.map(|v| to_u32(v, what)).transpose()
+}
+
+fn client_from_row(r: &AnyRow) -> Result<Client> {
+    Ok(Client {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        cose_key: r.try_get("cose_key")?,
+        spi_c: opt_u32(r.try_get("spi_c")?, "spi_c")?,
+        spi_as: opt_u32(r.try_get("spi_as")?, "spi_as")?,
+        registration: r.try_get("registration")?,
+    })
+}
+
+fn rs_from_row(r: &AnyRow) -> Result<ResourceServer> {
+    Ok(ResourceServer {
+        audience: r.try_get("audience")?,
+        token_key: r.try_get("token_key")?,
+        esp_alg: r.try_get("esp_alg")?,
+        sa_life: to_u64(r.try_get("sa_life")?, "sa_life")?,
+        edhoc_public_key: r.try_get("edhoc_public_key")?,
+        ike_public_key: r.try_get("ike_public_key")?,
+    })
+}
+
+fn token_from_row(r: &AnyRow) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        cti: r.try_get("cti")?,
+        client_id: r.try_get("client_id")?,
+        audience: r.try_get("audience")?,
+        scope: r.try_get("scope")?,
+        issued_at: to_u64(r.try_get("issued_at")?, "issued_at")?,
+        exp: to_u64(r.try_get("exp")?, "exp")?,
+        method: r.try_get("method")?,
+        spi_sa_c: opt_u32(r.try_get("spi_sa_c")?, "spi_sa_c")?,
+        spi_sa_rs: opt_u32(r.try_get("spi_sa_rs")?, "spi_sa_rs")?,
+        revoked_at: r
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(|v| to_u64(v, "revoked_at"))
+            .transpose()?,
+    })
+}
+
+/// `($1, $2, ...), ($k+1, ...)`: `rows` groups of `cols` parameters.
+fn values_list(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push_str(&format!("${}", r * cols + c + 1));
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Key of the PostgreSQL advisory lock of one audience's SPI pool.
+fn pool_lock_key(audience: &str) -> i64 {
+    schema::checksum(&format!("ace-store spi_pool {audience}"))
+}
+
+/// The group committer's side of a SQL store.
+struct SqlWriter {
+    pool: AnyPool,
+    dialect: Dialect,
+    rng: StdRng,
+}
+
+impl BatchWriter for SqlWriter {
+    async fn write_batch(&mut self, ops: &[Op]) -> Result<Vec<Result<Outcome>>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_batch(ops).await {
+                Err(e) if e.is_transient() && attempt < BATCH_ATTEMPTS => {
+                    tracing::debug!(attempt, "batch aborted by the database, retrying: {e}");
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
+impl SqlWriter {
+    /// One transaction for the whole batch:
+    ///
+    /// 1. begin: SQLite `BEGIN IMMEDIATE` (the database's write lock, so
+    ///    what we read stays true until commit); PostgreSQL `BEGIN` and then
+    ///    the advisory lock of every audience whose pool the batch touches,
+    ///    in ascending key order (no deadlock between AS instances; another
+    ///    instance's reservations for that RS are committed before we read);
+    /// 2. releases (their SPIs are free for this batch's reservations);
+    /// 3. which ctis are recorded already (`DuplicateCti`);
+    /// 4. reservations, grouped by (audience, range) — see `reserve_group`;
+    /// 5. the token rows, multi-row INSERTs;
+    /// 6. commit: durable (SQLite WAL fsync; PostgreSQL WAL flush).
+    async fn try_batch(&mut self, ops: &[Op]) -> Result<Vec<Result<Outcome>>> {
+        let mut tx = match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        };
+        let now = to_i64(unix_now(), "time")?;
+        if self.dialect == Dialect::Postgres {
+            let keys: BTreeSet<i64> = ops
+                .iter()
+                .filter_map(|op| match op {
+                    Op::Reserve { audience, .. } | Op::Release { audience, .. } => Some(audience),
+                    Op::Issue(t) if matches!(t.spi_sa_c, SpiSaC::Reserve(_)) => Some(&t.audience),
+                    Op::Issue(_) => None,
+                })
+                .map(|a| pool_lock_key(a))
+                .collect();
+            for key in keys {
+                sqlx::query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1)")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let mut out: Vec<Option<Result<Outcome>>> = vec![None; ops.len()];
+
+        for (i, op) in ops.iter().enumerate() {
+            if let Op::Release { audience, spi } = op {
+                let done = sqlx::query("DELETE FROM spi_pool WHERE audience = $1 AND spi = $2")
+                    .bind(audience.as_str())
+                    .bind(i64::from(*spi))
+                    .execute(&mut *tx)
+                    .await?;
+                out[i] = Some(Ok(Outcome::Released(done.rows_affected() > 0)));
+            }
+        }
+
+        let issues: Vec<(usize, &NewToken)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| match op {
+                Op::Issue(t) => Some((i, t)),
+                _ => None,
+            })
+            .collect();
+        let mut recorded: HashSet<Vec<u8>> = HashSet::new();
+        for chunk in issues.chunks(ROWS_PER_STATEMENT) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!("SELECT cti FROM tokens WHERE cti IN ({})", marks.join(", "));
+            let mut q = sqlx::query(&sql).persistent(false);
+            for (_, t) in chunk {
+                q = q.bind(t.cti.as_slice());
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                recorded.insert(row.try_get("cti")?);
+            }
+        }
+        for &(i, t) in &issues {
+            // A cti seen earlier in this batch counts as recorded too.
+            if !recorded.insert(t.cti.clone()) {
+                out[i] = Some(Err(StoreError::DuplicateCti));
+            }
+        }
+
+        let mut groups: BTreeMap<(&str, SpiRange), Vec<(usize, &[u8])>> = BTreeMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let want = match op {
+                Op::Reserve {
+                    audience,
+                    range,
+                    cti,
+                } => Some((audience.as_str(), *range, cti.as_slice())),
+                Op::Issue(t) if out[i].is_none() => match t.spi_sa_c {
+                    SpiSaC::Reserve(range) => Some((t.audience.as_str(), range, t.cti.as_slice())),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some((audience, range, cti)) = want {
+                groups.entry((audience, range)).or_default().push((i, cti));
+            }
+        }
+        let mut spi_of: Vec<Option<u32>> = vec![None; ops.len()];
+        for ((audience, range), members) in groups {
+            let ctis: Vec<&[u8]> = members.iter().map(|&(_, cti)| cti).collect();
+            let got = reserve_group(&mut tx, &mut self.rng, audience, range, &ctis, now).await?;
+            for (&(i, _), spi) in members.iter().zip(got) {
+                match (spi, &ops[i]) {
+                    (Some(spi), Op::Reserve { .. }) => out[i] = Some(Ok(Outcome::Reserved(spi))),
+                    (Some(spi), _) => spi_of[i] = Some(spi),
+                    (None, _) => {
+                        out[i] = Some(Err(StoreError::PoolExhausted {
+                            audience: audience.to_owned(),
+                            range,
+                        }))
+                    }
+                }
+            }
+        }
+
+        let rows: Vec<(usize, &NewToken, Option<u32>)> = issues
+            .iter()
+            .filter(|&&(i, _)| out[i].is_none())
+            .map(|&(i, t)| {
+                let spi = match t.spi_sa_c {
+                    SpiSaC::Reserved(spi) => Some(spi),
+                    _ => spi_of[i],
+                };
+                (i, t, spi)
+            })
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO tokens (cti, client_id, audience, scope, issued_at, exp, method,
+                     spi_sa_c, spi_sa_rs, revoked_at)
+                 VALUES {} ON CONFLICT (cti) DO NOTHING RETURNING cti",
+                values_list(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(&sql).persistent(false);
+            for &(_, t, spi) in chunk {
+                q = q
+                    .bind(t.cti.as_slice())
+                    .bind(t.client_id.as_str())
+                    .bind(t.audience.as_str())
+                    .bind(t.scope.as_slice())
+                    .bind(to_i64(t.issued_at, "issued_at")?)
+                    .bind(to_i64(t.exp, "exp")?)
+                    .bind(t.method.as_str())
+                    .bind(spi.map(i64::from))
+                    .bind(t.spi_sa_rs.map(i64::from))
+                    .bind(None::<i64>);
+            }
+            let inserted: HashSet<Vec<u8>> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("cti"))
+                .collect::<Result<_, _>>()?;
+            for &(i, t, spi) in chunk {
+                if inserted.contains(&t.cti) {
+                    out[i] = Some(Ok(Outcome::Issued(Issued { spi_sa_c: spi })));
+                    continue;
+                }
+                // Recorded by someone else since step 3 (another AS instance
+                // drew the same cti): refuse, and give its fresh SPI back.
+                out[i] = Some(Err(StoreError::DuplicateCti));
+                if let (Some(spi), SpiSaC::Reserve(_)) = (spi, t.spi_sa_c) {
+                    sqlx::query("DELETE FROM spi_pool WHERE audience = $1 AND spi = $2")
+                        .bind(t.audience.as_str())
+                        .bind(i64::from(spi))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+
+        tx.commit().await?;
+        Ok(out
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Err(StoreError::Corrupt("operation left unanswered".into()))))
+            .collect())
+    }
+}
+
+/// Reserves one SPI for each of `ctis` in `audience`'s pool within `range`,
+/// inside the batch's transaction; `None` where the pool ran dry.
+///
+/// Candidates come from [`pick_free`] over what the store knows to be in
+/// use, and go in with `INSERT ... ON CONFLICT DO NOTHING RETURNING spi`:
+/// the primary key `(audience, spi)` decides, and a candidate someone else
+/// holds is simply not returned and replaced in the next round. Small pools
+/// (at most [`DENSE_POOL`] SPIs) are read whole first, so every candidate is
+/// free and exhaustion is exact; large pools start from random draws (no
+/// read) and are read whole once candidates start colliding.
+async fn reserve_group(
+    conn: &mut AnyConnection,
+    rng: &mut StdRng,
+    audience: &str,
+    range: SpiRange,
+    ctis: &[&[u8]],
+    now: i64,
+) -> Result<Vec<Option<u32>>> {
+    let mut known = BTreeSet::new();
+    let mut exact = false;
+    if range.size() <= DENSE_POOL {
+        known = in_use(conn, audience, range).await?;
+        exact = true;
+    }
+    let mut got: Vec<Option<u32>> = vec![None; ctis.len()];
+    for _ in 0..MAX_ROUNDS {
+        let pending: Vec<usize> = (0..ctis.len()).filter(|&i| got[i].is_none()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let candidates = pick_free(range, &known, pending.len(), rng);
+        if candidates.is_empty() {
+            if exact {
+                break;
+            }
+            known = in_use(conn, audience, range).await?;
+            exact = true;
+            continue;
+        }
+        let mut conflicts = 0;
+        let pairs: Vec<(usize, u32)> = pending.into_iter().zip(candidates).collect();
+        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO spi_pool (audience, spi, cti, reserved_at) VALUES {}
+                 ON CONFLICT (audience, spi) DO NOTHING RETURNING spi",
+                values_list(chunk.len(), 4)
+            );
+            let mut q = sqlx::query(&sql).persistent(false);
+            for &(i, spi) in chunk {
+                q = q
+                    .bind(audience)
+                    .bind(i64::from(spi))
+                    .bind(ctis[i])
+                    .bind(now);
+            }
+            let inserted: HashSet<i64> = q
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|r| r.try_get("spi"))
+                .collect::<Result<_, _>>()?;
+            for &(i, spi) in chunk {
+                known.insert(spi);
+                if inserted.contains(&i64::from(spi)) {
+                    got[i] = Some(spi);
+                } else {
+                    conflicts += 1;
+                }
+            }
+        }
+        if conflicts > 0 && !exact {
+            known = in_use(conn, audience, range).await?;
+            exact = true;
+        } else if conflicts > 0 {
+            // Under the lock this does not happen; re-read rather than trust
+            // a stale view.
+            known = in_use(conn, audience, range).await?;
+        }
+    }
+    if exact || got.iter().all(Option::is_some) {
+        Ok(got)
+    } else {
+        Err(StoreError::Conflict(format!(
+            "SPI reservation for {audience:?} kept colliding"
+        )))
+    }
+}
+
+/// The SPIs of `range` in use at `audience`.
+async fn in_use(conn: &mut AnyConnection, audience: &str, range: SpiRange) -> Result<BTreeSet<u32>> {
+    let rows = sqlx::query("SELECT spi FROM spi_pool WHERE audience = $1 AND spi BETWEEN $2 AND $3")
+        .bind(audience)
+        .bind(i64::from(range.lo()))
+        .bind(i64::from(range.hi()))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| to_u32(r.try_get("spi")?, "spi")).collect()
+}
