@@ -661,6 +661,8 @@ pub struct IkeDriver {
     pairs: Pairs,
     ike_sas: HashSet<IkeSaId>,
     drops: BTreeMap<&'static str, u64>,
+    /// The most half-open IKE SAs seen at once (for `status`).
+    half_open_max: usize,
 }
 
 impl IkeDriver {
@@ -706,6 +708,7 @@ impl IkeDriver {
             pairs: Pairs::default(),
             ike_sas: HashSet::new(),
             drops: BTreeMap::new(),
+            half_open_max: 0,
         })
     }
 
@@ -749,6 +752,7 @@ impl IkeDriver {
                     Ok((n, src)) => {
                         let now = Instant::now();
                         self.ep.handle(now, self.listen, src, &buf[..n]);
+                        self.half_open_max = self.half_open_max.max(self.ep.half_open());
                     }
                     Err(e) => self.count_drop("ike-recv-error", &e.to_string()),
                 },
@@ -777,7 +781,10 @@ impl IkeDriver {
     /// A datagram on the NAT-T port the data path did not own.
     fn natt_datagram(&mut self, src: SocketAddr, dgram: &[u8]) {
         match classify(dgram) {
-            Ok(Classified::Ike(m)) => self.ep.handle(Instant::now(), self.natt, src, m),
+            Ok(Classified::Ike(m)) => {
+                self.ep.handle(Instant::now(), self.natt, src, m);
+                self.half_open_max = self.half_open_max.max(self.ep.half_open());
+            }
             Ok(Classified::Keepalive) => {}
             Ok(Classified::Esp(_)) => {
                 self.count_drop("esp-unknown-spi", "ESP for an SPI no pair owns")
@@ -823,6 +830,9 @@ impl IkeDriver {
         tracing::info!(
             ike_sas = self.ike_sas.len(),
             child_sas = self.pairs.len(),
+            sa_table = self.ep.sa_count(),
+            half_open = self.ep.half_open(),
+            half_open_max = self.half_open_max,
             counters = ?self.ep.counters(),
             drops = ?self.drops,
             "ike: status"
