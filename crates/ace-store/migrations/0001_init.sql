@@ -1,7 +1,8 @@
 -- ace-store schema, version 1. Written once for both SQL backends in the
--- PostgreSQL dialect; on SQLite every BYTEA is read as BLOB (the only
--- rewrite, see `schema::sql_for`). Integers are BIGINT (SQLite: INTEGER
--- affinity, 64-bit); times are Unix seconds; SPIs are BIGINT holding a u32.
+-- PostgreSQL dialect; for SQLite the byte-string type is rewritten to
+-- SQLite's binary type (the only rewrite, see `schema::sql_for`).
+-- Integers are BIGINT (SQLite: INTEGER affinity, 64-bit); times are Unix
+-- seconds; SPIs are BIGINT holding a u32.
 
 -- Registered clients. `spi_as` is the SPI of the AS's inbound SA of the
 -- pre-established Client-AS pair: it names the client, so it is unique.
@@ -47,7 +48,8 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_by_client ON tokens (client_id, issued_at);
 CREATE INDEX tokens_by_audience ON tokens (audience, exp);
-CREATE INDEX tokens_by_revocation ON tokens (revoked_at);
+-- Partial: most tokens are never revoked, and cost this index nothing.
+CREATE INDEX tokens_by_revocation ON tokens (revoked_at) WHERE revoked_at IS NOT NULL;
 
 -- The SPI pool (draft section 2.1): an SPI_SA_C value in use at a resource
 -- server. The primary key is what keeps two AS instances from handing out

@@ -67,8 +67,13 @@ impl MemoryStore {
     pub fn put_client(&self, c: &Client) -> Result<()> {
         let mut s = lock(&self.state)?;
         if let Some(spi) = c.spi_as {
-            if s.clients.values().any(|o| o.id != c.id && o.spi_as == Some(spi)) {
-                return Err(StoreError::Conflict(format!("spi_as {spi} is another client's")));
+            if s.clients
+                .values()
+                .any(|o| o.id != c.id && o.spi_as == Some(spi))
+            {
+                return Err(StoreError::Conflict(format!(
+                    "spi_as {spi} is another client's"
+                )));
             }
         }
         s.clients.insert(c.id.clone(), c.clone());
@@ -81,7 +86,10 @@ impl MemoryStore {
 
     pub fn client_by_spi_as(&self, spi_as: u32) -> Result<Option<Client>> {
         let s = lock(&self.state)?;
-        Ok(s.clients.values().find(|c| c.spi_as == Some(spi_as)).cloned())
+        Ok(s.clients
+            .values()
+            .find(|c| c.spi_as == Some(spi_as))
+            .cloned())
     }
 
     pub fn list_clients(&self) -> Result<Vec<Client>> {
@@ -107,7 +115,11 @@ impl MemoryStore {
     }
 
     pub fn list_resource_servers(&self) -> Result<Vec<ResourceServer>> {
-        Ok(lock(&self.state)?.resource_servers.values().cloned().collect())
+        Ok(lock(&self.state)?
+            .resource_servers
+            .values()
+            .cloned()
+            .collect())
     }
 
     pub fn delete_resource_server(&self, audience: &str) -> Result<bool> {
@@ -158,8 +170,12 @@ impl MemoryStore {
 
     pub fn list_tokens(&self, filter: &TokenFilter) -> Result<Vec<TokenRecord>> {
         let s = lock(&self.state)?;
-        let mut out: Vec<TokenRecord> =
-            s.tokens.values().filter(|t| filter.matches(t)).cloned().collect();
+        let mut out: Vec<TokenRecord> = s
+            .tokens
+            .values()
+            .filter(|t| filter.matches(t))
+            .cloned()
+            .collect();
         out.sort_by(|a, b| (a.issued_at, &a.cti).cmp(&(b.issued_at, &b.cti)));
         if let Some(limit) = filter.limit {
             out.truncate(limit as usize);
@@ -215,7 +231,9 @@ impl State {
     fn apply(&mut self, op: &Op, rng: &mut StdRng) -> Result<Outcome> {
         match op {
             Op::Release { audience, spi } => Ok(Outcome::Released(
-                self.pool.get_mut(audience).is_some_and(|set| set.remove(spi)),
+                self.pool
+                    .get_mut(audience)
+                    .is_some_and(|set| set.remove(spi)),
             )),
             Op::Reserve {
                 audience, range, ..

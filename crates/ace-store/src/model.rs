@@ -89,7 +89,10 @@ impl SpiRange {
     /// Lowest SPI a pool may hold.
     pub const MIN_SPI: u32 = 256;
     /// Every SPI that is not reserved.
-    pub const ALL: SpiRange = SpiRange { lo: Self::MIN_SPI, hi: u32::MAX };
+    pub const ALL: SpiRange = SpiRange {
+        lo: Self::MIN_SPI,
+        hi: u32::MAX,
+    };
 
     /// `[lo, hi]`, or `InvalidRange` when empty or below 256.
     pub fn new(lo: u32, hi: u32) -> Result<Self> {

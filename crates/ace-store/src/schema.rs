@@ -70,9 +70,10 @@ pub(crate) async fn migrate(conn: &mut AnyConnection, dialect: Dialect, now: i64
     )
     .execute(&mut *tx)
     .await?;
-    let applied = sqlx::query("SELECT version, checksum FROM ace_store_migrations ORDER BY version")
-        .fetch_all(&mut *tx)
-        .await?;
+    let applied =
+        sqlx::query("SELECT version, checksum FROM ace_store_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
     let known = MIGRATIONS.last().map_or(0, |m| m.version);
     for row in &applied {
         let version: i64 = row.try_get("version")?;
@@ -95,7 +96,9 @@ pub(crate) async fn migrate(conn: &mut AnyConnection, dialect: Dialect, now: i64
         if done {
             continue;
         }
-        sqlx::raw_sql(&sql_for(m, dialect)).execute(&mut *tx).await?;
+        sqlx::raw_sql(&sql_for(m, dialect))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO ace_store_migrations (version, name, checksum, applied_at)
              VALUES ($1, $2, $3, $4)",

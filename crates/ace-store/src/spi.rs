@@ -52,7 +52,12 @@ pub(crate) fn pick_free<R: Rng + ?Sized>(
 /// `want` distinct values of `range` outside `taken`, by rejection; the
 /// caller makes sure at least half of the range is free and `want` is at most
 /// half of what is free.
-fn draw<R: Rng + ?Sized>(range: SpiRange, taken: &BTreeSet<u32>, want: u64, rng: &mut R) -> Vec<u32> {
+fn draw<R: Rng + ?Sized>(
+    range: SpiRange,
+    taken: &BTreeSet<u32>,
+    want: u64,
+    rng: &mut R,
+) -> Vec<u32> {
     let mut chosen = BTreeSet::new();
     while (chosen.len() as u64) < want {
         let spi = rng.random_range(range.lo()..=range.hi());

@@ -5,10 +5,10 @@
 //! the connection settings, and BYTEA/BLOB in the migrations.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::Path;
-use std::sync::Arc;
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -32,7 +32,7 @@ pub enum Dialect {
 /// databases' limits on parameters per statement).
 const ROWS_PER_STATEMENT: usize = 256;
 /// Pools of at most this many SPIs are read whole before choosing; larger
-/// ones are drawn from at random first (see `reserve_group`).
+/// ones are drawn from at random first (see [`reserve`]).
 const DENSE_POOL: u64 = 1 << 16;
 /// Rounds of candidates before a reservation gives up (only reachable if the
 /// database keeps refusing candidates the store believed free).
@@ -141,6 +141,49 @@ impl SqlStore {
     pub async fn close(&self) {
         self.inner.log.close().await;
         self.inner.pool.close().await;
+    }
+
+    /// The settings the durability promise rests on, as the database reports
+    /// them on a pool connection: SQLite `journal_mode=wal synchronous=full`,
+    /// PostgreSQL `fsync=on synchronous_commit=on` (or stronger).
+    pub async fn durability_settings(&self) -> Result<String> {
+        let mut conn = self.pool().acquire().await?;
+        let (a, b, names) = match self.dialect() {
+            Dialect::Sqlite => (
+                "PRAGMA journal_mode",
+                "PRAGMA synchronous",
+                ["journal_mode", "synchronous"],
+            ),
+            Dialect::Postgres => (
+                "SHOW fsync",
+                "SHOW synchronous_commit",
+                ["fsync", "synchronous_commit"],
+            ),
+        };
+        let first = sqlx::query(a).fetch_one(&mut *conn).await?;
+        let second = sqlx::query(b).fetch_one(&mut *conn).await?;
+        let a: String = match first.try_get::<String, _>(0) {
+            Ok(v) => v,
+            Err(_) => first.try_get::<i64, _>(0)?.to_string(),
+        };
+        let b: String = match second.try_get::<String, _>(0) {
+            Ok(v) => v,
+            // SQLite answers a number: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+            Err(_) => match second.try_get::<i64, _>(0)? {
+                0 => "off".into(),
+                1 => "normal".into(),
+                2 => "full".into(),
+                3 => "extra".into(),
+                n => n.to_string(),
+            },
+        };
+        Ok(format!(
+            "{}={} {}={}",
+            names[0],
+            a.to_lowercase(),
+            names[1],
+            b
+        ))
     }
 
     pub async fn put_client(&self, c: &Client) -> Result<()> {
@@ -307,7 +350,9 @@ impl SqlStore {
             .bind(audience)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(|r| to_u32(r.try_get("spi")?, "spi")).collect()
+        rows.iter()
+            .map(|r| to_u32(r.try_get("spi")?, "spi"))
+            .collect()
     }
 
     pub async fn get_token(&self, cti: &[u8]) -> Result<Option<TokenRecord>> {
@@ -371,13 +416,12 @@ impl SqlStore {
     }
 
     pub async fn revoke(&self, cti: &[u8], now: u64) -> Result<Revocation> {
-        let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = $2 WHERE cti = $1 AND revoked_at IS NULL",
-        )
-        .bind(cti)
-        .bind(to_i64(now, "revocation time")?)
-        .execute(self.pool())
-        .await?;
+        let done =
+            sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE cti = $1 AND revoked_at IS NULL")
+                .bind(cti)
+                .bind(to_i64(now, "revocation time")?)
+                .execute(self.pool())
+                .await?;
         if done.rows_affected() > 0 {
             return Ok(Revocation::Revoked);
         }
@@ -436,7 +480,10 @@ async fn configure_inner(conn: &mut AnyConnection, dialect: Dialect) -> Result<(
                 .await?;
         }
         Dialect::Postgres => {
-            let level: String = conn.fetch_one("SHOW synchronous_commit").await?.try_get(0)?;
+            let level: String = conn
+                .fetch_one("SHOW synchronous_commit")
+                .await?
+                .try_get(0)?;
             if level == "off" {
                 conn.execute("SET synchronous_commit = on").await?;
             }
@@ -514,6 +561,22 @@ fn token_from_row(r: &AnyRow) -> Result<TokenRecord> {
     })
 }
 
+/// `items` cut into runs of power-of-two lengths (at most
+/// [`ROWS_PER_STATEMENT`]), longest first: a multi-row statement comes in a
+/// handful of shapes only, each prepared once per connection and cached,
+/// instead of one new statement text (and one parse) per batch size.
+fn prepared_chunks<T>(items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let n = ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
+        let (head, tail) = rest.split_at(n);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
 /// `($1, $2, ...), ($k+1, ...)`: `rows` groups of `cols` parameters.
 fn values_list(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -569,9 +632,10 @@ impl SqlWriter {
     ///    in ascending key order (no deadlock between AS instances; another
     ///    instance's reservations for that RS are committed before we read);
     /// 2. releases (their SPIs are free for this batch's reservations);
-    /// 3. which ctis are recorded already (`DuplicateCti`);
-    /// 4. reservations, grouped by (audience, range) — see `reserve_group`;
-    /// 5. the token rows, multi-row INSERTs;
+    /// 3. duplicate ctis within the batch (`DuplicateCti`);
+    /// 4. reservations, grouped by (audience, range) — see [`reserve`];
+    /// 5. the token rows, multi-row INSERTs; a cti recorded before is not
+    ///    inserted (`DuplicateCti`) and its fresh SPI goes back;
     /// 6. commit: durable (SQLite WAL fsync; PostgreSQL WAL flush).
     async fn try_batch(&mut self, ops: &[Op]) -> Result<Vec<Result<Outcome>>> {
         let mut tx = match self.dialect {
@@ -617,21 +681,11 @@ impl SqlWriter {
                 _ => None,
             })
             .collect();
-        let mut recorded: HashSet<Vec<u8>> = HashSet::new();
-        for chunk in issues.chunks(ROWS_PER_STATEMENT) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-            let sql = format!("SELECT cti FROM tokens WHERE cti IN ({})", marks.join(", "));
-            let mut q = sqlx::query(&sql).persistent(false);
-            for (_, t) in chunk {
-                q = q.bind(t.cti.as_slice());
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                recorded.insert(row.try_get("cti")?);
-            }
-        }
+        // A cti seen earlier in this batch is a duplicate; one recorded by
+        // an earlier batch is caught by the INSERT (step 5).
+        let mut seen: HashSet<&[u8]> = HashSet::new();
         for &(i, t) in &issues {
-            // A cti seen earlier in this batch counts as recorded too.
-            if !recorded.insert(t.cti.clone()) {
+            if !seen.insert(t.cti.as_slice()) {
                 out[i] = Some(Err(StoreError::DuplicateCti));
             }
         }
@@ -655,17 +709,20 @@ impl SqlWriter {
             }
         }
         let mut spi_of: Vec<Option<u32>> = vec![None; ops.len()];
-        for ((audience, range), members) in groups {
-            let ctis: Vec<&[u8]> = members.iter().map(|&(_, cti)| cti).collect();
-            let got = reserve_group(&mut tx, &mut self.rng, audience, range, &ctis, now).await?;
-            for (&(i, _), spi) in members.iter().zip(got) {
+        let mut pools: Vec<Pool<'_>> = groups
+            .into_iter()
+            .map(|((audience, range), members)| Pool::new(audience, range, members))
+            .collect();
+        reserve(&mut tx, &mut self.rng, &mut pools, now).await?;
+        for pool in pools {
+            for (&(i, _), spi) in pool.members.iter().zip(pool.got) {
                 match (spi, &ops[i]) {
                     (Some(spi), Op::Reserve { .. }) => out[i] = Some(Ok(Outcome::Reserved(spi))),
                     (Some(spi), _) => spi_of[i] = Some(spi),
                     (None, _) => {
                         out[i] = Some(Err(StoreError::PoolExhausted {
-                            audience: audience.to_owned(),
-                            range,
+                            audience: pool.audience.to_owned(),
+                            range: pool.range,
                         }))
                     }
                 }
@@ -683,14 +740,14 @@ impl SqlWriter {
                 (i, t, spi)
             })
             .collect();
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in prepared_chunks(&rows) {
             let sql = format!(
                 "INSERT INTO tokens (cti, client_id, audience, scope, issued_at, exp, method,
                      spi_sa_c, spi_sa_rs, revoked_at)
                  VALUES {} ON CONFLICT (cti) DO NOTHING RETURNING cti",
                 values_list(chunk.len(), 10)
             );
-            let mut q = sqlx::query(&sql).persistent(false);
+            let mut q = sqlx::query(&sql).persistent(true);
             for &(_, t, spi) in chunk {
                 q = q
                     .bind(t.cti.as_slice())
@@ -715,7 +772,7 @@ impl SqlWriter {
                     out[i] = Some(Ok(Outcome::Issued(Issued { spi_sa_c: spi })));
                     continue;
                 }
-                // Recorded by someone else since step 3 (another AS instance
+                // Recorded before (a retried request, or another AS instance
                 // drew the same cti): refuse, and give its fresh SPI back.
                 out[i] = Some(Err(StoreError::DuplicateCti));
                 if let (Some(spi), SpiSaC::Reserve(_)) = (spi, t.spi_sa_c) {
@@ -731,106 +788,152 @@ impl SqlWriter {
         tx.commit().await?;
         Ok(out
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Err(StoreError::Corrupt("operation left unanswered".into()))))
+            .map(|o| {
+                o.unwrap_or_else(|| Err(StoreError::Corrupt("operation left unanswered".into())))
+            })
             .collect())
     }
 }
 
-/// Reserves one SPI for each of `ctis` in `audience`'s pool within `range`,
-/// inside the batch's transaction; `None` where the pool ran dry.
+/// The reservations of one batch in one (audience, range) pool.
+struct Pool<'a> {
+    audience: &'a str,
+    range: SpiRange,
+    /// (operation index, cti) of each reservation.
+    members: Vec<(usize, &'a [u8])>,
+    /// What the store knows to be in use (exactly, once `exact`).
+    known: BTreeSet<u32>,
+    exact: bool,
+    /// The SPI each member got; `None` while pending, or when the pool ran dry.
+    got: Vec<Option<u32>>,
+}
+
+impl<'a> Pool<'a> {
+    fn new(audience: &'a str, range: SpiRange, members: Vec<(usize, &'a [u8])>) -> Self {
+        let n = members.len();
+        Pool {
+            audience,
+            range,
+            members,
+            known: BTreeSet::new(),
+            exact: false,
+            got: vec![None; n],
+        }
+    }
+
+    async fn read_exact(&mut self, conn: &mut AnyConnection) -> Result<()> {
+        self.known = in_use(conn, self.audience, self.range).await?;
+        self.exact = true;
+        Ok(())
+    }
+}
+
+/// Reserves one SPI for each member of every pool, inside the batch's
+/// transaction; a member left `None` found its pool dry.
 ///
 /// Candidates come from [`pick_free`] over what the store knows to be in
-/// use, and go in with `INSERT ... ON CONFLICT DO NOTHING RETURNING spi`:
-/// the primary key `(audience, spi)` decides, and a candidate someone else
-/// holds is simply not returned and replaced in the next round. Small pools
-/// (at most [`DENSE_POOL`] SPIs) are read whole first, so every candidate is
-/// free and exhaustion is exact; large pools start from random draws (no
-/// read) and are read whole once candidates start colliding.
-async fn reserve_group(
+/// use, and go in — all pools' together, one multi-row statement per round —
+/// with `INSERT ... ON CONFLICT DO NOTHING RETURNING audience, spi`: the
+/// primary key `(audience, spi)` decides, and a candidate someone else holds
+/// is simply not returned and replaced in the next round. Small pools (at
+/// most [`DENSE_POOL`] SPIs) are read whole first, so every candidate is free
+/// and exhaustion is exact; larger pools start from random draws (no read)
+/// and are read whole once a candidate collides.
+async fn reserve(
     conn: &mut AnyConnection,
     rng: &mut StdRng,
-    audience: &str,
-    range: SpiRange,
-    ctis: &[&[u8]],
+    pools: &mut [Pool<'_>],
     now: i64,
-) -> Result<Vec<Option<u32>>> {
-    let mut known = BTreeSet::new();
-    let mut exact = false;
-    if range.size() <= DENSE_POOL {
-        known = in_use(conn, audience, range).await?;
-        exact = true;
+) -> Result<()> {
+    for pool in pools.iter_mut().filter(|p| p.range.size() <= DENSE_POOL) {
+        pool.read_exact(conn).await?;
     }
-    let mut got: Vec<Option<u32>> = vec![None; ctis.len()];
     for _ in 0..MAX_ROUNDS {
-        let pending: Vec<usize> = (0..ctis.len()).filter(|&i| got[i].is_none()).collect();
-        if pending.is_empty() {
-            break;
-        }
-        let candidates = pick_free(range, &known, pending.len(), rng);
-        if candidates.is_empty() {
-            if exact {
-                break;
+        // (pool, member, candidate) of this round.
+        let mut rows: Vec<(usize, usize, u32)> = Vec::new();
+        for (p, pool) in pools.iter_mut().enumerate() {
+            let pending: Vec<usize> = (0..pool.got.len())
+                .filter(|&m| pool.got[m].is_none())
+                .collect();
+            if pending.is_empty() {
+                continue;
             }
-            known = in_use(conn, audience, range).await?;
-            exact = true;
-            continue;
+            let mut candidates = pick_free(pool.range, &pool.known, pending.len(), rng);
+            if candidates.is_empty() && !pool.exact {
+                pool.read_exact(conn).await?;
+                candidates = pick_free(pool.range, &pool.known, pending.len(), rng);
+            }
+            rows.extend(
+                pending
+                    .into_iter()
+                    .zip(candidates)
+                    .map(|(m, spi)| (p, m, spi)),
+            );
         }
-        let mut conflicts = 0;
-        let pairs: Vec<(usize, u32)> = pending.into_iter().zip(candidates).collect();
-        for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut inserted: HashSet<(String, i64)> = HashSet::new();
+        for chunk in prepared_chunks(&rows) {
             let sql = format!(
                 "INSERT INTO spi_pool (audience, spi, cti, reserved_at) VALUES {}
-                 ON CONFLICT (audience, spi) DO NOTHING RETURNING spi",
+                 ON CONFLICT (audience, spi) DO NOTHING RETURNING audience, spi",
                 values_list(chunk.len(), 4)
             );
-            let mut q = sqlx::query(&sql).persistent(false);
-            for &(i, spi) in chunk {
+            let mut q = sqlx::query(&sql).persistent(true);
+            for &(p, m, spi) in chunk {
                 q = q
-                    .bind(audience)
+                    .bind(pools[p].audience)
                     .bind(i64::from(spi))
-                    .bind(ctis[i])
+                    .bind(pools[p].members[m].1)
                     .bind(now);
             }
-            let inserted: HashSet<i64> = q
-                .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|r| r.try_get("spi"))
-                .collect::<Result<_, _>>()?;
-            for &(i, spi) in chunk {
-                known.insert(spi);
-                if inserted.contains(&i64::from(spi)) {
-                    got[i] = Some(spi);
-                } else {
-                    conflicts += 1;
-                }
+            for r in q.fetch_all(&mut *conn).await? {
+                inserted.insert((r.try_get("audience")?, r.try_get("spi")?));
             }
         }
-        if conflicts > 0 && !exact {
-            known = in_use(conn, audience, range).await?;
-            exact = true;
-        } else if conflicts > 0 {
-            // Under the lock this does not happen; re-read rather than trust
-            // a stale view.
-            known = in_use(conn, audience, range).await?;
+        let mut collided = BTreeSet::new();
+        for (p, m, spi) in rows {
+            let pool = &mut pools[p];
+            pool.known.insert(spi);
+            if inserted.contains(&(pool.audience.to_owned(), i64::from(spi))) {
+                pool.got[m] = Some(spi);
+            } else {
+                collided.insert(p);
+            }
+        }
+        // Someone else holds what we believed free: read the pool whole
+        // (under the batch's lock this happens to large pools only).
+        for p in collided {
+            pools[p].read_exact(conn).await?;
         }
     }
-    if exact || got.iter().all(Option::is_some) {
-        Ok(got)
+    if pools
+        .iter()
+        .all(|p| p.exact || p.got.iter().all(Option::is_some))
+    {
+        Ok(())
     } else {
-        Err(StoreError::Conflict(format!(
-            "SPI reservation for {audience:?} kept colliding"
-        )))
+        Err(StoreError::Conflict(
+            "SPI reservations kept colliding".into(),
+        ))
     }
 }
 
 /// The SPIs of `range` in use at `audience`.
-async fn in_use(conn: &mut AnyConnection, audience: &str, range: SpiRange) -> Result<BTreeSet<u32>> {
-    let rows = sqlx::query("SELECT spi FROM spi_pool WHERE audience = $1 AND spi BETWEEN $2 AND $3")
-        .bind(audience)
-        .bind(i64::from(range.lo()))
-        .bind(i64::from(range.hi()))
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(|r| to_u32(r.try_get("spi")?, "spi")).collect()
+async fn in_use(
+    conn: &mut AnyConnection,
+    audience: &str,
+    range: SpiRange,
+) -> Result<BTreeSet<u32>> {
+    let rows =
+        sqlx::query("SELECT spi FROM spi_pool WHERE audience = $1 AND spi BETWEEN $2 AND $3")
+            .bind(audience)
+            .bind(i64::from(range.lo()))
+            .bind(i64::from(range.hi()))
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.iter()
+        .map(|r| to_u32(r.try_get("spi")?, "spi"))
+        .collect()
 }
