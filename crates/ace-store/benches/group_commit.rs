@@ -111,10 +111,26 @@ fn main() {
             Some(StoreConfig::Sqlite(dir.path().join("bench.db"))),
         ),
     ];
+    // PostgreSQL: a database of its own, dropped at the end.
     let pg = std::env::var("ACE_TEST_PG_URL")
         .ok()
         .filter(|u| !u.is_empty());
-    backends.push(("postgres", pg.map(StoreConfig::Postgres)));
+    let pg_db = match &pg {
+        Some(url) => match runtime.block_on(create_database(url)) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                eprintln!("cannot create a bench database on {url}: {e}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
+    backends.push((
+        "postgres",
+        pg_db
+            .as_ref()
+            .map(|(url, _)| StoreConfig::Postgres(url.clone())),
+    ));
 
     println!("group commit: {submitters} submitters, {seconds} s each, DP tokens with SPI_SA_C reservation");
     println!(
@@ -151,7 +167,37 @@ fn main() {
             }
         }
     }
+    if let (Some(admin), Some((_, name))) = (&pg, &pg_db) {
+        if let Err(e) = runtime.block_on(drop_database(admin, name)) {
+            eprintln!("bench database {name} not dropped: {e}");
+        }
+    }
     if failed {
         std::process::exit(1);
     }
+}
+
+/// A new database next to the one `url` names: (its URL, its name).
+async fn create_database(url: &str) -> Result<(String, String), sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!("ace_bench_{nanos}");
+    let mut admin = sqlx::PgConnection::connect(url).await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    admin.close().await?;
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    Ok((format!("{base}/{name}"), name))
+}
+
+async fn drop_database(url: &str, name: &str) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let mut admin = sqlx::PgConnection::connect(url).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    admin.close().await
 }

@@ -69,6 +69,12 @@ impl From<sqlx::Error> for StoreError {
 }
 
 impl StoreError {
+    /// A primary-key or unique constraint refused a write.
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(e)
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()))
+    }
+
     /// A database error worth retrying the whole transaction for: a lost
     /// race that the database resolved by aborting us (PostgreSQL
     /// serialization failure or deadlock, SQLite busy/locked).

@@ -116,6 +116,7 @@ pub(crate) async fn migrate(conn: &mut AnyConnection, dialect: Dialect, now: i64
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

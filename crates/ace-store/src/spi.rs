@@ -81,6 +81,7 @@ fn free_values(range: SpiRange, taken: &BTreeSet<u32>) -> Vec<u32> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -39,6 +39,8 @@ const DENSE_POOL: u64 = 1 << 16;
 const MAX_ROUNDS: usize = 8;
 /// Attempts of one batch when the database aborts it as a lost race.
 const BATCH_ATTEMPTS: usize = 3;
+/// How often the SQLite WAL is checkpointed in the background.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// How long a SQLite writer waits for another's lock (another process).
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 
@@ -116,6 +118,9 @@ impl SqlStore {
             rng: StdRng::from_os_rng(),
         };
         let log = TokenLog::spawn(writer, config);
+        if dialect == Dialect::Sqlite {
+            tokio::spawn(checkpointer(pool.clone()));
+        }
         Ok(SqlStore {
             inner: Arc::new(Inner { pool, dialect, log }),
         })
@@ -452,6 +457,28 @@ const SELECT_RS: &str = "SELECT audience, token_key, esp_alg, sa_life, edhoc_pub
 const SELECT_TOKEN: &str = "SELECT cti, client_id, audience, scope, issued_at, exp, method, \
      spi_sa_c, spi_sa_rs, revoked_at FROM tokens";
 
+/// Every [`CHECKPOINT_EVERY`], copies what the WAL holds into the database
+/// file (`wal_checkpoint(PASSIVE)`: beside the writer, never blocking it),
+/// so the WAL is restarted from its beginning instead of growing, and the
+/// committer never pays for a checkpoint. Ends when the pool is closed.
+async fn checkpointer(pool: AnyPool) {
+    use sqlx::Executor;
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!("SQLite checkpoint failed: {e}");
+        }
+    }
+}
+
 /// Per-connection settings. SQLite: `synchronous = FULL` (the WAL is synced
 /// at every commit; the bundled SQLite would otherwise default to NORMAL in
 /// WAL mode, which may lose the last commits on power loss), a busy timeout
@@ -476,6 +503,9 @@ async fn configure_inner(conn: &mut AnyConnection, dialect: Dialect) -> Result<(
     match dialect {
         Dialect::Sqlite => {
             conn.execute("PRAGMA synchronous = FULL").await?;
+            // Checkpoints run in the background (`checkpointer`), not
+            // inside a commit that callers are waiting for.
+            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
             conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
                 .await?;
         }
@@ -611,9 +641,15 @@ struct SqlWriter {
 impl BatchWriter for SqlWriter {
     async fn write_batch(&mut self, ops: &[Op]) -> Result<Vec<Result<Outcome>>> {
         let mut attempt = 0;
+        let mut mode = Mode::Optimistic;
         loop {
             attempt += 1;
-            match self.try_batch(ops).await {
+            match self.try_batch(ops, mode).await {
+                Err(e) if mode == Mode::Optimistic && e.is_unique_violation() => {
+                    // A duplicate cti or a taken SPI: redo the batch the
+                    // careful way, which sorts out who gets what.
+                    mode = Mode::Careful;
+                }
                 Err(e) if e.is_transient() && attempt < BATCH_ATTEMPTS => {
                     tracing::debug!(attempt, "batch aborted by the database, retrying: {e}");
                 }
@@ -621,6 +657,17 @@ impl BatchWriter for SqlWriter {
             }
         }
     }
+}
+
+/// How a batch inserts its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain INSERTs: every cti is new and every candidate SPI free, as they
+    /// almost always are. A unique violation aborts the batch, which is then
+    /// redone carefully. Saves the RETURNING rows of every statement.
+    Optimistic,
+    /// `ON CONFLICT DO NOTHING RETURNING`: each row's fate is read back.
+    Careful,
 }
 
 impl SqlWriter {
@@ -637,7 +684,7 @@ impl SqlWriter {
     /// 5. the token rows, multi-row INSERTs; a cti recorded before is not
     ///    inserted (`DuplicateCti`) and its fresh SPI goes back;
     /// 6. commit: durable (SQLite WAL fsync; PostgreSQL WAL flush).
-    async fn try_batch(&mut self, ops: &[Op]) -> Result<Vec<Result<Outcome>>> {
+    async fn try_batch(&mut self, ops: &[Op], mode: Mode) -> Result<Vec<Result<Outcome>>> {
         let mut tx = match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,
@@ -690,7 +737,7 @@ impl SqlWriter {
             }
         }
 
-        let mut groups: BTreeMap<(&str, SpiRange), Vec<(usize, &[u8])>> = BTreeMap::new();
+        let mut groups: Reservations<'_> = BTreeMap::new();
         for (i, op) in ops.iter().enumerate() {
             let want = match op {
                 Op::Reserve {
@@ -713,7 +760,7 @@ impl SqlWriter {
             .into_iter()
             .map(|((audience, range), members)| Pool::new(audience, range, members))
             .collect();
-        reserve(&mut tx, &mut self.rng, &mut pools, now).await?;
+        reserve(&mut tx, &mut self.rng, &mut pools, now, mode).await?;
         for pool in pools {
             for (&(i, _), spi) in pool.members.iter().zip(pool.got) {
                 match (spi, &ops[i]) {
@@ -744,8 +791,12 @@ impl SqlWriter {
             let sql = format!(
                 "INSERT INTO tokens (cti, client_id, audience, scope, issued_at, exp, method,
                      spi_sa_c, spi_sa_rs, revoked_at)
-                 VALUES {} ON CONFLICT (cti) DO NOTHING RETURNING cti",
-                values_list(chunk.len(), 10)
+                 VALUES {}{}",
+                values_list(chunk.len(), 10),
+                match mode {
+                    Mode::Optimistic => "",
+                    Mode::Careful => " ON CONFLICT (cti) DO NOTHING RETURNING cti",
+                }
             );
             let mut q = sqlx::query(&sql).persistent(true);
             for &(_, t, spi) in chunk {
@@ -760,6 +811,13 @@ impl SqlWriter {
                     .bind(spi.map(i64::from))
                     .bind(t.spi_sa_rs.map(i64::from))
                     .bind(None::<i64>);
+            }
+            if mode == Mode::Optimistic {
+                q.execute(&mut *tx).await?;
+                for &(i, _, spi) in chunk {
+                    out[i] = Some(Ok(Outcome::Issued(Issued { spi_sa_c: spi })));
+                }
+                continue;
             }
             let inserted: HashSet<Vec<u8>> = q
                 .fetch_all(&mut *tx)
@@ -794,6 +852,9 @@ impl SqlWriter {
             .collect())
     }
 }
+
+/// A batch's reservations by (audience, range): (operation index, cti) each.
+type Reservations<'a> = BTreeMap<(&'a str, SpiRange), Vec<(usize, &'a [u8])>>;
 
 /// The reservations of one batch in one (audience, range) pool.
 struct Pool<'a> {
@@ -844,6 +905,7 @@ async fn reserve(
     rng: &mut StdRng,
     pools: &mut [Pool<'_>],
     now: i64,
+    mode: Mode,
 ) -> Result<()> {
     for pool in pools.iter_mut().filter(|p| p.range.size() <= DENSE_POOL) {
         pool.read_exact(conn).await?;
@@ -876,9 +938,14 @@ async fn reserve(
         let mut inserted: HashSet<(String, i64)> = HashSet::new();
         for chunk in prepared_chunks(&rows) {
             let sql = format!(
-                "INSERT INTO spi_pool (audience, spi, cti, reserved_at) VALUES {}
-                 ON CONFLICT (audience, spi) DO NOTHING RETURNING audience, spi",
-                values_list(chunk.len(), 4)
+                "INSERT INTO spi_pool (audience, spi, cti, reserved_at) VALUES {}{}",
+                values_list(chunk.len(), 4),
+                match mode {
+                    Mode::Optimistic => "",
+                    Mode::Careful => {
+                        " ON CONFLICT (audience, spi) DO NOTHING RETURNING audience, spi"
+                    }
+                }
             );
             let mut q = sqlx::query(&sql).persistent(true);
             for &(p, m, spi) in chunk {
@@ -887,6 +954,13 @@ async fn reserve(
                     .bind(i64::from(spi))
                     .bind(pools[p].members[m].1)
                     .bind(now);
+            }
+            if mode == Mode::Optimistic {
+                q.execute(&mut *conn).await?;
+                for &(p, _, spi) in chunk {
+                    inserted.insert((pools[p].audience.to_owned(), i64::from(spi)));
+                }
+                continue;
             }
             for r in q.fetch_all(&mut *conn).await? {
                 inserted.insert((r.try_get("audience")?, r.try_get("spi")?));

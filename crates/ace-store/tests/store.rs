@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 //! The store's contract, the same test functions against memory, SQLite and
 //! PostgreSQL (see `common`).
 
@@ -374,7 +376,7 @@ async fn churn(
             while done < per_task {
                 n += 1;
                 let cti = format!("t{t}-{n}-{}", std::process::id()).into_bytes();
-                let got = if n % 2 == 0 {
+                let got = if n.is_multiple_of(2) {
                     s.issue(dp_token(&cti, "rs", SpiSaC::Reserve(range)))
                         .await
                         .map(|i| i.spi_sa_c.unwrap())
@@ -390,7 +392,7 @@ async fn churn(
                     Err(StoreError::PoolExhausted { .. }) => {}
                     Err(e) => panic!("reservation failed: {e}"),
                 }
-                if held.len() >= hold || (n % 3 == 0 && !held.is_empty()) {
+                if held.len() >= hold || (n.is_multiple_of(3) && !held.is_empty()) {
                     let spi = held.swap_remove((n as usize) % held.len());
                     holders.give_back("rs", spi);
                     assert!(s.release_spi("rs", spi).await.unwrap());
@@ -419,7 +421,7 @@ async fn pool_spis_stay_unique_under_concurrent_churn(b: Backend) {
         return;
     };
     let range = SpiRange::new(1000, 1063).unwrap(); // 64 SPIs
-    let total = churn(&[s.clone()], 8, 250, 6, range).await;
+    let total = churn(std::slice::from_ref(&s), 8, 250, 6, range).await;
     assert_eq!(total, 2000);
     assert!(
         s.spis_in_use("rs").await.unwrap().is_empty(),
