@@ -24,6 +24,7 @@ for_each_backend!(
     group_commit_answers_every_submitter_and_survives_reopen,
     a_resolved_issue_is_found_by_a_fresh_store,
     queue_full_is_a_typed_error,
+    the_pool_follows_a_model_under_random_reserve_and_release,
 );
 
 fn client(id: &str, spi_as: Option<u32>) -> Client {
@@ -543,4 +544,83 @@ async fn queue_full_is_a_typed_error(b: Backend) {
         .unwrap_err();
     assert!(matches!(err, StoreError::CommitterStopped), "{err:?}");
     db.cleanup().await;
+}
+
+#[derive(Debug, Clone)]
+enum PoolOp {
+    Reserve { rs: usize },
+    IssueReserving { rs: usize },
+    Release { rs: usize, spi: u32 },
+}
+
+fn pool_op() -> impl proptest::strategy::Strategy<Value = PoolOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0..2usize).prop_map(|rs| PoolOp::Reserve { rs }),
+        (0..2usize).prop_map(|rs| PoolOp::IssueReserving { rs }),
+        // 298..=309: a few SPIs outside the pool too.
+        (0..2usize, 298u32..310).prop_map(|(rs, spi)| PoolOp::Release { rs, spi }),
+    ]
+}
+
+/// Random reserve/issue/release sequences on two RSs' pools of 8 SPIs
+/// against a model (a set per RS): every answer, exhaustion included, and
+/// the final pools agree with it.
+async fn the_pool_follows_a_model_under_random_reserve_and_release(b: Backend) {
+    use proptest::test_runner::{Config, TestRunner};
+    if b == Backend::Postgres && common::pg_url().is_none() {
+        return;
+    }
+    let range = SpiRange::new(300, 307).unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        ..Config::default()
+    });
+    let strategy = proptest::collection::vec(pool_op(), 1..40);
+    let result = runner.run(&strategy, |ops| {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let (db, s) = b.open().await.unwrap();
+                let auds = ["rs-a", "rs-b"];
+                let mut model: [std::collections::BTreeSet<u32>; 2] = Default::default();
+                for (n, op) in ops.iter().enumerate() {
+                    let cti = format!("p{n}").into_bytes();
+                    match *op {
+                        PoolOp::Reserve { rs } | PoolOp::IssueReserving { rs } => {
+                            let got = if matches!(op, PoolOp::Reserve { .. }) {
+                                s.reserve_spi(auds[rs], range, &cti).await
+                            } else {
+                                s.issue(dp_token(&cti, auds[rs], SpiSaC::Reserve(range)))
+                                    .await
+                                    .map(|i| i.spi_sa_c.unwrap())
+                            };
+                            match got {
+                                Ok(spi) => {
+                                    assert!(range.contains(spi));
+                                    assert!(model[rs].insert(spi), "{spi} given twice");
+                                }
+                                Err(StoreError::PoolExhausted { .. }) => {
+                                    assert_eq!(model[rs].len() as u64, range.size())
+                                }
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        PoolOp::Release { rs, spi } => {
+                            let was = s.release_spi(auds[rs], spi).await.unwrap();
+                            assert_eq!(was, model[rs].remove(&spi));
+                        }
+                    }
+                }
+                for (rs, aud) in auds.iter().enumerate() {
+                    let want: Vec<u32> = model[rs].iter().copied().collect();
+                    assert_eq!(s.spis_in_use(aud).await.unwrap(), want);
+                }
+                s.close().await;
+                db.cleanup().await;
+            })
+        });
+        Ok(())
+    });
+    result.unwrap();
 }
