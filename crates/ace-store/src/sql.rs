@@ -607,8 +607,11 @@ fn prepared_chunks<T>(items: &[T]) -> Vec<&[T]> {
     out
 }
 
-/// `($1, $2, ...), ($k+1, ...)`: `rows` groups of `cols` parameters.
-fn values_list(rows: usize, cols: usize) -> String {
+/// `($1, $2, ...), ($k+1, ...)`: `rows` groups of `cols` parameters. SQLite
+/// gets anonymous `?` parameters: sqlx looks every `$n` up by name, which
+/// SQLite answers by a linear search, quadratic in a statement of hundreds
+/// of parameters.
+fn values_list(dialect: Dialect, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -619,7 +622,10 @@ fn values_list(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push_str(&format!("${}", r * cols + c + 1));
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => s.push_str(&format!("${}", r * cols + c + 1)),
+            }
         }
         s.push(')');
     }
@@ -760,7 +766,7 @@ impl SqlWriter {
             .into_iter()
             .map(|((audience, range), members)| Pool::new(audience, range, members))
             .collect();
-        reserve(&mut tx, &mut self.rng, &mut pools, now, mode).await?;
+        reserve(&mut tx, &mut self.rng, &mut pools, now, mode, self.dialect).await?;
         for pool in pools {
             for (&(i, _), spi) in pool.members.iter().zip(pool.got) {
                 match (spi, &ops[i]) {
@@ -792,7 +798,7 @@ impl SqlWriter {
                 "INSERT INTO tokens (cti, client_id, audience, scope, issued_at, exp, method,
                      spi_sa_c, spi_sa_rs, revoked_at)
                  VALUES {}{}",
-                values_list(chunk.len(), 10),
+                values_list(self.dialect, chunk.len(), 10),
                 match mode {
                     Mode::Optimistic => "",
                     Mode::Careful => " ON CONFLICT (cti) DO NOTHING RETURNING cti",
@@ -906,6 +912,7 @@ async fn reserve(
     pools: &mut [Pool<'_>],
     now: i64,
     mode: Mode,
+    dialect: Dialect,
 ) -> Result<()> {
     for pool in pools.iter_mut().filter(|p| p.range.size() <= DENSE_POOL) {
         pool.read_exact(conn).await?;
@@ -939,7 +946,7 @@ async fn reserve(
         for chunk in prepared_chunks(&rows) {
             let sql = format!(
                 "INSERT INTO spi_pool (audience, spi, cti, reserved_at) VALUES {}{}",
-                values_list(chunk.len(), 4),
+                values_list(dialect, chunk.len(), 4),
                 match mode {
                     Mode::Optimistic => "",
                     Mode::Careful => {
