@@ -250,25 +250,101 @@ fn edhoc_static_key(
     k.map_err(|e| err(file, key, e.to_string()))
 }
 
-/// An EDHOC public key as the AS registers it: SEC1 hex (65 bytes
-/// uncompressed or 33 compressed) and `kid` hex.
-fn edhoc_public_key(
+/// A P-256 public key as the AS registers it (`<prefix>_public_key`,
+/// `<prefix>_kid`): SEC1 hex (65 bytes uncompressed or 33 compressed) and
+/// `kid` hex.
+fn p256_public_key(
     file: &Path,
     key: &str,
+    prefix: &str,
     public: &Option<String>,
     kid: &Option<String>,
 ) -> Result<Option<ace_core::edhoc::PublicKey>, ConfigError> {
     match (public, kid) {
         (None, None) => Ok(None),
         (Some(p), Some(k)) => {
-            let bytes = hex_bytes(file, &format!("{key}.edhoc_public_key"), p, None)?;
-            let kid = hex_bytes(file, &format!("{key}.edhoc_kid"), k, None)?;
+            let bytes = hex_bytes(file, &format!("{key}.{prefix}_public_key"), p, None)?;
+            let kid = hex_bytes(file, &format!("{key}.{prefix}_kid"), k, None)?;
             ace_core::edhoc::PublicKey::from_sec1(&bytes, kid)
                 .map(Some)
-                .map_err(|e| err(file, format!("{key}.edhoc_public_key"), e.to_string()))
+                .map_err(|e| err(file, format!("{key}.{prefix}_public_key"), e.to_string()))
         }
-        _ => Err(err(file, key, "edhoc_public_key and edhoc_kid go together")),
+        _ => Err(err(
+            file,
+            key,
+            format!("{prefix}_public_key and {prefix}_kid go together"),
+        )),
     }
+}
+
+/// A P-256 signature key for IKEv2 raw public keys: private scalar and
+/// `kid`, both hex.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IkeKeyToml {
+    /// Hex, 32 bytes: the P-256 private key.
+    pub private_key: String,
+    /// Hex, 1–64 bytes: the key's `kid` (ID_KEY_ID in IKE_AUTH).
+    pub kid: String,
+}
+
+/// A validated IKEv2 signature key with its `kid`.
+pub type IkeSigningKey = (Vec<u8>, std::sync::Arc<ikev2::crypto::P256SigningKey>);
+
+fn ike_signing_key(file: &Path, key: &str, t: &IkeKeyToml) -> Result<IkeSigningKey, ConfigError> {
+    let d = ipsec_gw::Zeroizing::new(hex_bytes(
+        file,
+        &format!("{key}.private_key"),
+        &t.private_key,
+        Some(32),
+    )?);
+    let mut scalar = ipsec_gw::Zeroizing::new([0u8; 32]);
+    scalar.copy_from_slice(&d);
+    let kid = hex_bytes(file, &format!("{key}.kid"), &t.kid, None)?;
+    if kid.is_empty() || kid.len() > 64 {
+        return Err(err(file, format!("{key}.kid"), "1 to 64 bytes"));
+    }
+    let k = ikev2::crypto::P256SigningKey::from_private_scalar(&scalar)
+        .map_err(|e| err(file, format!("{key}.private_key"), e.to_string()))?;
+    Ok((kid, std::sync::Arc::new(k)))
+}
+
+/// An IKEv2 PSK one client holds for one audience (draft §3.2.2), `kid`
+/// and `k` hex: registered at the AS (`[[ike_psk]]` with `client`) and
+/// held by the client (`[[ike.psk]]`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IkePskToml {
+    /// The client (AS side only).
+    pub client: Option<String>,
+    pub audience: String,
+    /// Hex, 1–64 bytes.
+    pub kid: String,
+    /// Hex, 32 bytes.
+    pub k: String,
+}
+
+/// An IKEv2 PSK registered at the AS: (client, audience, kid, k).
+pub type RegisteredPsk = (String, String, Vec<u8>, ipsec_gw::Zeroizing<Vec<u8>>);
+
+/// A validated [`IkePskToml`]: (client, audience, kid, k).
+pub type IkePsk = (
+    Option<String>,
+    String,
+    Vec<u8>,
+    ipsec_gw::Zeroizing<Vec<u8>>,
+);
+
+fn ike_psk(file: &Path, key: &str, t: &IkePskToml) -> Result<IkePsk, ConfigError> {
+    let kid = hex_bytes(file, &format!("{key}.kid"), &t.kid, None)?;
+    if kid.is_empty() || kid.len() > 64 {
+        return Err(err(file, format!("{key}.kid"), "1 to 64 bytes"));
+    }
+    let k = ipsec_gw::Zeroizing::new(hex_bytes(file, &format!("{key}.k"), &t.k, None)?);
+    if k.len() != 32 {
+        return Err(err(file, format!("{key}.k"), "32 bytes (64 hex digits)"));
+    }
+    Ok((t.client.clone(), t.audience.clone(), kid, k))
 }
 
 #[derive(Deserialize)]
@@ -290,6 +366,10 @@ pub struct AsToml {
     pub client: Vec<ClientRegToml>,
     #[serde(default)]
     pub policy: Vec<PolicyToml>,
+    /// IKEv2 PSKs clients hold (provisioned with the device): a client
+    /// names one by `kid` in `req_cnf` (draft §3.2.2).
+    #[serde(default)]
+    pub ike_psk: Vec<IkePskToml>,
 }
 
 fn default_lifetime() -> u64 {
@@ -310,6 +390,12 @@ pub struct RsRegToml {
     pub edhoc_public_key: Option<String>,
     /// Hex `kid` of that key.
     pub edhoc_kid: Option<String>,
+    /// Hex SEC1 P-256 public key of the RS's IKEv2 signature key: the AS
+    /// issues raw-public-key IKEv2 tokens (draft §3.2.3) for this audience
+    /// and returns the key in `rs_cnf`.
+    pub ike_public_key: Option<String>,
+    /// Hex `kid` of that key (the RS's IDr).
+    pub ike_kid: Option<String>,
 }
 
 fn default_sa_life() -> u32 {
@@ -424,23 +510,52 @@ impl AsToml {
             });
         }
         let mut edhoc_rs = Vec::new();
+        let mut ike_rs = Vec::new();
         for (i, r) in self.rs.iter().enumerate() {
-            if let Some(k) =
-                edhoc_public_key(file, &format!("rs[{i}]"), &r.edhoc_public_key, &r.edhoc_kid)?
+            let k = format!("rs[{i}]");
+            if let Some(key) =
+                p256_public_key(file, &k, "edhoc", &r.edhoc_public_key, &r.edhoc_kid)?
             {
-                edhoc_rs.push((r.audience.clone(), k));
+                edhoc_rs.push((r.audience.clone(), key));
+            }
+            if let Some(key) = p256_public_key(file, &k, "ike", &r.ike_public_key, &r.ike_kid)? {
+                ike_rs.push((r.audience.clone(), key));
             }
         }
         let mut edhoc_clients = Vec::new();
         for (i, c) in self.client.iter().enumerate() {
-            if let Some(k) = edhoc_public_key(
+            if let Some(k) = p256_public_key(
                 file,
                 &format!("client[{i}]"),
+                "edhoc",
                 &c.edhoc_public_key,
                 &c.edhoc_kid,
             )? {
                 edhoc_clients.push((c.id.clone(), k));
             }
+        }
+        let mut ike_psks = Vec::new();
+        for (i, t) in self.ike_psk.iter().enumerate() {
+            let k = format!("ike_psk[{i}]");
+            let (client, audience, kid, psk) = ike_psk(file, &k, t)?;
+            let Some(client) = client else {
+                return Err(err(file, format!("{k}.client"), "required at the AS"));
+            };
+            if !ids.contains_key(&client) {
+                return Err(err(
+                    file,
+                    format!("{k}.client"),
+                    format!("no client {client:?} is registered"),
+                ));
+            }
+            if !audiences.contains_key(&audience) {
+                return Err(err(
+                    file,
+                    format!("{k}.audience"),
+                    format!("no rs with audience {audience:?}"),
+                ));
+            }
+            ike_psks.push((client, audience, kid, psk));
         }
         Ok(AsValid {
             rs,
@@ -448,6 +563,8 @@ impl AsToml {
             policies,
             edhoc_rs,
             edhoc_clients,
+            ike_rs,
+            ike_psks,
         })
     }
 }
@@ -459,8 +576,13 @@ pub struct AsValid {
     pub policies: Vec<ace_as::Policy>,
     /// EDHOC public keys of RSs, by audience.
     pub edhoc_rs: Vec<(String, ace_core::edhoc::PublicKey)>,
-    /// EDHOC public keys of clients, by id.
+    /// EDHOC public keys of clients, by id (also the keys a client may
+    /// name by `kid` for IKEv2 raw public keys).
     pub edhoc_clients: Vec<(String, ace_core::edhoc::PublicKey)>,
+    /// IKEv2 signature keys of RSs, by audience.
+    pub ike_rs: Vec<(String, ace_core::edhoc::PublicKey)>,
+    /// IKEv2 PSKs clients hold: (client, audience, kid, k).
+    pub ike_psks: Vec<RegisteredPsk>,
 }
 
 // ---------------------------------------------------------------- RS
@@ -484,9 +606,22 @@ pub struct RsToml {
     pub resource: Vec<ResourceToml>,
     /// The RS's EDHOC key: with it the RS accepts EDHOC tokens (draft Appendix B).
     pub edhoc: Option<EdhocKeyToml>,
+    /// IKEv2 (draft §3.2.2, §3.2.3): the RS accepts `kmp` = ikev2 tokens
+    /// and runs IKEv2 on its ESP-in-UDP port.
+    pub ike: Option<RsIkeToml>,
     /// Transparent mode: token pairs protect an unmodified CoAP server
     /// through this TUN device (`crate::tun`).
     pub tun: Option<crate::tun::TunToml>,
+}
+
+/// `[ike]` of an RS. An empty table accepts PSK tokens (IDr =
+/// ID_FQDN(audience)); `key` adds raw public keys.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RsIkeToml {
+    /// The RS's P-256 signature key (IDr = ID_KEY_ID(kid)); the AS has its
+    /// public half as this audience's `ike_public_key`.
+    pub key: Option<IkeKeyToml>,
 }
 
 fn default_max_tokens() -> usize {
@@ -505,6 +640,33 @@ pub struct ResourceToml {
 }
 
 impl RsToml {
+    /// The configured IKEv2 responder, validated.
+    pub fn ike_config(
+        &self,
+        file: &Path,
+    ) -> Result<Option<ace_rs::IkeResponderConfig>, ConfigError> {
+        let Some(t) = &self.ike else { return Ok(None) };
+        if self.tun.is_some() {
+            return Err(err(
+                file,
+                "ike",
+                "IKEv2 tokens are not supported with [tun] yet: use Direct Provisioning or EDHOC there",
+            ));
+        }
+        Ok(Some(ace_rs::IkeResponderConfig {
+            config: ikev2::Config::default(),
+            psk_id: ikev2::payload::IdRepr {
+                id_type: ikev2::IdType::ID_FQDN,
+                data: self.audience.as_bytes().to_vec(),
+            },
+            signing_key: t
+                .key
+                .as_ref()
+                .map(|k| ike_signing_key(file, "ike.key", k))
+                .transpose()?,
+        }))
+    }
+
     /// The configured EDHOC key, validated.
     pub fn edhoc_key(
         &self,
@@ -596,9 +758,37 @@ pub struct ClientToml {
     pub as_: AsRegToml,
     /// The client's EDHOC key: with it the client asks for EDHOC tokens.
     pub edhoc: Option<EdhocKeyToml>,
+    /// IKEv2: the client asks for `kmp` = ikev2 tokens (draft §3.2.2,
+    /// §3.2.3) and runs IKEv2 on its ESP-in-UDP port.
+    pub ike: Option<ClientIkeToml>,
     /// Transparent mode: the token's pair protects unmodified CoAP programs
     /// through this TUN device (`crate::tun`); the client keeps running.
     pub tun: Option<crate::tun::TunToml>,
+}
+
+/// `[ike]` of a client.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIkeToml {
+    /// With a key: raw public keys (its COSE_Key goes in `req_cnf`);
+    /// without: a PSK (drawn by the AS, or one of `psk`).
+    pub key: Option<IkeKeyToml>,
+    /// The RS starts IKE_SA_INIT towards this client's `esp_listen` as the
+    /// token's acknowledgement (the client must be reachable there); by
+    /// default the client starts after the RS's 2.01.
+    #[serde(default)]
+    pub rs_initiates: bool,
+    /// PSKs this client holds, by audience (also registered at the AS).
+    #[serde(default)]
+    pub psk: Vec<IkePskToml>,
+}
+
+/// A validated [`ClientIkeToml`].
+pub struct ClientIke {
+    pub key: ace_client::IkeKey,
+    pub rs_initiates: bool,
+    /// (audience, kid, k).
+    pub psks: Vec<(String, Vec<u8>, ipsec_gw::Zeroizing<Vec<u8>>)>,
 }
 
 fn any_local() -> SocketAddr {
@@ -621,6 +811,53 @@ pub struct AsRegToml {
 }
 
 impl ClientToml {
+    /// The configured IKEv2 key, validated.
+    pub fn ike(&self, file: &Path) -> Result<Option<ClientIke>, ConfigError> {
+        let Some(t) = &self.ike else { return Ok(None) };
+        if self.edhoc.is_some() {
+            return Err(err(
+                file,
+                "ike",
+                "choose one key-management method: [edhoc] or [ike]",
+            ));
+        }
+        if self.tun.is_some() {
+            return Err(err(
+                file,
+                "ike",
+                "IKEv2 tokens are not supported with [tun] yet: use Direct Provisioning or EDHOC there",
+            ));
+        }
+        let key = match &t.key {
+            None => ace_client::IkeKey::Psk,
+            Some(k) => {
+                if !t.psk.is_empty() {
+                    return Err(err(
+                        file,
+                        "ike.psk",
+                        "a PSK is for clients without [ike.key]",
+                    ));
+                }
+                let (kid, key) = ike_signing_key(file, "ike.key", k)?;
+                ace_client::IkeKey::Rpk { kid, key }
+            }
+        };
+        let mut psks = Vec::new();
+        for (i, p) in t.psk.iter().enumerate() {
+            let k = format!("ike.psk[{i}]");
+            if p.client.is_some() {
+                return Err(err(file, format!("{k}.client"), "only at the AS"));
+            }
+            let (_, audience, kid, psk) = ike_psk(file, &k, p)?;
+            psks.push((audience, kid, psk));
+        }
+        Ok(Some(ClientIke {
+            key,
+            rs_initiates: t.rs_initiates,
+            psks,
+        }))
+    }
+
     /// The configured EDHOC key, validated.
     pub fn edhoc_key(
         &self,
@@ -736,6 +973,22 @@ alg = "A128GCM"
         ClientToml::load(&dir.join("client-edhoc.toml"))
             .map(|_| ())
             .unwrap();
+        let ci = dir.join("client-ike.toml");
+        let (t, _) = ClientToml::load(&ci).unwrap();
+        let ike = t.ike(&ci).unwrap().expect("[ike]");
+        assert!(matches!(ike.key, ace_client::IkeKey::Psk));
+        assert_eq!(ike.psks.len(), 1);
+        let (_, v) = AsToml::load(&dir.join("as.toml")).unwrap();
+        assert_eq!(v.ike_rs.len(), 1);
+        assert_eq!(v.ike_psks.len(), 1);
+        let rs = dir.join("rs.toml");
+        let (t, _) = RsToml::load(&rs).unwrap();
+        let ike = t.ike_config(&rs).unwrap().expect("[ike]");
+        // The RS's key is the one the AS registers for it.
+        let (kid, key) = ike.signing_key.expect("ike.key");
+        assert_eq!(v.ike_rs[0].1.kid, kid);
+        let xy = key.public_key().to_xy();
+        assert_eq!(v.ike_rs[0].1.x[..], xy[..32]);
         AsToml::load(&dir.join("as-tun.toml")).map(|_| ()).unwrap();
         let rs = dir.join("rs-tun.toml");
         let (t, _) = RsToml::load(&rs).unwrap();

@@ -191,6 +191,20 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
         esp,
         Some(state),
     )?;
+    {
+        let mut host = running.lock();
+        let issuer = host.issuer_mut();
+        for (aud, k) in v.ike_rs {
+            issuer.set_ike_rs_key(&aud, k);
+        }
+        for (client, aud, kid, k) in v.ike_psks {
+            let seed: [u8; 32] = k
+                .as_slice()
+                .try_into()
+                .map_err(|_| format!("ike_psk {}: k must be 32 bytes", hex::encode(&kid)))?;
+            issuer.register_ike_psk(&client, &aud, kid, ace_core::ipsec::Seed::new(seed));
+        }
+    }
     tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, "AS running");
     wait_for_signal().await;
     running.shutdown();
@@ -199,6 +213,7 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
 
 pub async fn run_rs(file: &Path) -> Result<(), String> {
     let (t, cfg) = RsToml::load(file).map_err(|e| e.to_string())?;
+    let ike = t.ike_config(file).map_err(|e| e.to_string())?;
     if let Some(tun) = &t.tun {
         return crate::tun::run_rs(file, &t, cfg, tun).await;
     }
@@ -210,6 +225,12 @@ pub async fn run_rs(file: &Path) -> Result<(), String> {
         .await
         .map_err(|e| format!("bind: {e}"))?;
     let running = start_rs_edhoc(cfg, edhoc, plain, esp)?;
+    if let Some(ike) = ike {
+        running
+            .lock()
+            .enable_ike(ike)
+            .map_err(|e| format!("IKEv2: {e}"))?;
+    }
     tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, audience = %t.audience, "RS running");
     wait_for_signal().await;
     running.shutdown();
@@ -218,6 +239,7 @@ pub async fn run_rs(file: &Path) -> Result<(), String> {
 
 pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<(), String> {
     let (t, reg) = ClientToml::load(file).map_err(|e| e.to_string())?;
+    let ike = t.ike(file).map_err(|e| e.to_string())?;
     if let Some(tun) = &t.tun {
         return crate::tun::run_client(file, &t, reg, tun, access, verbose).await;
     }
@@ -227,6 +249,16 @@ pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<()
         .map_err(|e| format!("bind: {e}"))?;
     let state = crate::config::state_dir(file, t.state_dir.as_deref());
     let client = start_client_edhoc(t.id.clone(), reg, edhoc, plain, esp, Some(state))?;
+    if let Some(ike) = ike {
+        let mut r = client.running().lock();
+        let host = &mut r.host;
+        host.set_ike(ikev2::Config::default(), ike.key)
+            .map_err(|e| format!("IKEv2: {e}"))?;
+        host.set_ike_rs_initiates(ike.rs_initiates);
+        for (aud, kid, k) in ike.psks {
+            host.hold_ike_psk(&aud, kid, &k);
+        }
+    }
     let r = client.access(access).await;
     client.shutdown();
     match r {

@@ -886,10 +886,7 @@ fn edhoc_token_without_message_1_and_dp_token_with_one_are_refused() {
     let s = setup();
     let tr = w.edhoc_token(&s);
     let mut ep = Endpoint::new(ace_coap::Config::default(), 9);
-    let plain_upload = ace_core::AuthzInfoRequest {
-        access_token: tr.access_token,
-        esp_udp_port: None,
-    };
+    let plain_upload = ace_core::AuthzInfoRequest::new(tr.access_token, None);
     let r = w
         .post(
             &mut ep,

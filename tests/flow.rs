@@ -274,11 +274,7 @@ fn dp_claims(now: u64, spi_c: u32, spi_rs: u32) -> Claims {
 }
 
 fn upload(token: Vec<u8>) -> Vec<u8> {
-    AuthzInfoRequest {
-        access_token: token,
-        esp_udp_port: Some(4500),
-    }
-    .to_cbor()
+    AuthzInfoRequest::new(token, Some(4500)).to_cbor()
 }
 
 fn codes(o: &Outcome) -> Vec<(&'static str, String)> {

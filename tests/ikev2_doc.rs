@@ -53,3 +53,45 @@ fn ikev2_psk_token_request_and_response() {
         &resp.to_cbor(),
     );
 }
+
+#[test]
+fn ikev2_held_psk_request_and_response() {
+    // A PSK C holds, named by its kid: req_cnf {3: kid, kmp: ikev2}.
+    let kid = vec![0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18];
+    let mut req = TokenRequest::new();
+    req.audience = Some("tempSensor".into());
+    req.req_cnf = Some(Cnf {
+        kid: Some(kid.clone()),
+        kmp: Some(Kmp::Ikev2),
+        ..Cnf::default()
+    });
+    in_doc("IKEv2 held-PSK token request", &req.to_cbor());
+    // The response names it by kid only.
+    let resp = TokenResponse {
+        access_token: vec![0xd0, 0x83, 0x43],
+        expires_in: Some(3600),
+        ace_profile: Some(labels::ace_profile::COAP_IPSEC),
+        cnf: Some(Cnf {
+            kid: Some(kid),
+            ipsec: Some(IpsecParams::transport(SecProtocol::Esp, 3600)),
+            kmp: Some(Kmp::Ikev2),
+            ..Cnf::default()
+        }),
+        rs_cnf: None,
+        scope: None,
+    };
+    in_doc(
+        "IKEv2 held-PSK token response (token truncated)",
+        &resp.to_cbor(),
+    );
+}
+
+#[test]
+fn ikev2_rs_initiates_upload() {
+    let upload = ace_core::AuthzInfoRequest {
+        access_token: vec![0xd0, 0x83, 0x43],
+        esp_udp_port: Some(40000),
+        ike_rs_initiates: true,
+    };
+    in_doc("authz-info upload, RS starts IKEv2", &upload.to_cbor());
+}

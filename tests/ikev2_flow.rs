@@ -281,3 +281,224 @@ fn token_expiry_deletes_the_ike_sa_and_its_pair() {
         "the client removed the RS pair on DELETE"
     );
 }
+
+/// NOTES-profile point 4, the literal reading of Figure 8: C posts the
+/// token with `ike_rs_initiates`, and the RS starts IKE_SA_INIT towards C's
+/// ESP-in-UDP port as the token's acknowledgement.
+fn rs_initiates(m: Method_) {
+    let mut w = world(m, true, 3600);
+    w.c.set_ike_rs_initiates(true);
+    let (r, cap) = w.run(w.access(Method::Get, "/temp"));
+    let out = r.expect("access works");
+    assert_eq!(out.response.payload, b"21.5");
+    let ike = ike_messages(&cap);
+    assert_eq!(ike.len(), 4);
+    // The first IKE_SA_INIT request goes from the RS to C.
+    assert_eq!(ike[0].from, addr("127.0.0.2:4500"));
+    assert_eq!(ike[0].to, addr("127.0.0.3:4500"));
+    let h = ikev2::HeaderRepr::parse(&ike[0].payload[4..]).unwrap();
+    assert!(h.initiator && !h.response, "{h:?}");
+    assert!(
+        out.steps
+            .iter()
+            .any(|s| s.detail.contains("the RS starts IKE_SA_INIT")),
+        "{:?}",
+        out.steps
+    );
+    assert_eq!(w.rs.node_ref().pair_count(), 1);
+    // Scope still enforced over the pair the RS set up.
+    let (r, cap) = w.run(w.access(Method::Get, "/led"));
+    assert_eq!(r.unwrap().response.code, ResponseCode::Forbidden);
+    assert!(ike_messages(&cap).is_empty());
+}
+
+#[test]
+fn psk_rs_starts_ike_sa_init_as_the_acknowledgement() {
+    rs_initiates(Method_::Psk);
+}
+
+#[test]
+fn raw_public_key_rs_starts_ike_sa_init_as_the_acknowledgement() {
+    rs_initiates(Method_::Rpk);
+}
+
+/// The RS's 2.01 is lost: its IKE exchange completes first, C keeps the
+/// Child SA until the retransmitted POST gets its (deduplicated) 2.01.
+#[test]
+fn rs_initiated_child_sa_before_the_lost_2_01_waits_for_it() {
+    use std::collections::VecDeque;
+    let mut w = world(Method_::Psk, true, 3600);
+    w.c.set_ike_rs_initiates(true);
+    let id = w.c.start(w.now, w.access(Method::Get, "/temp"));
+    let (rs_plain, c_plain) = (addr("127.0.0.2:5683"), addr("127.0.0.3:5683"));
+    let mut plain_to_c = 0;
+    let mut dropped = 0;
+    let mut done = None;
+    for round in 0..20 {
+        let dropped_before = dropped;
+        let mut q: VecDeque<Datagram> = tick(&mut [&mut w.as_, &mut w.rs, &mut w.c], w.now).into();
+        while let Some(d) = q.pop_front() {
+            if d.from == rs_plain && d.to == c_plain {
+                plain_to_c += 1;
+                // With audience and scope known, C asks the AS at once: the
+                // first plain datagram from the RS is the token's 2.01.
+                if plain_to_c == 1 {
+                    dropped += 1;
+                    continue;
+                }
+            }
+            q.extend(ace_node::sim::inject(
+                &mut [&mut w.as_, &mut w.rs, &mut w.c],
+                w.now,
+                &d,
+            ));
+        }
+        if dropped_before == 0 && dropped == 1 {
+            // The IKE exchange finished without the 2.01: nothing is done yet.
+            assert_eq!(round, 0);
+            let early = w.c.poll_done();
+            assert!(
+                early.is_none(),
+                "{:?}",
+                early.map(|(_, r)| r.map(|o| o.steps))
+            );
+            assert_eq!(w.rs.node_ref().pair_count(), 1);
+        }
+        if let Some(d) = w.c.poll_done() {
+            done = Some(d);
+            break;
+        }
+        w.now = w.now.later(1);
+    }
+    assert_eq!(dropped, 1);
+    let (done_id, r) = done.expect("the access finished after the retransmission");
+    assert_eq!(done_id, id);
+    assert_eq!(r.unwrap().response.payload, b"21.5");
+    assert_eq!(w.c.node_ref().pair_count(), 2);
+}
+
+/// C asked the RS to start but cannot be reached there: the RS's exchange
+/// times out and it forgets the token, so that a later post starts over.
+#[test]
+fn rs_initiated_exchange_that_fails_forgets_the_token() {
+    let mut w = world(Method_::Psk, true, 3600);
+    w.c.set_ike_rs_initiates(true);
+    let id = w.c.start(w.now, w.access(Method::Get, "/temp"));
+    let c_esp = addr("127.0.0.3:4500");
+    let mut saw_rs_init = 0;
+    for _ in 0..120 {
+        let mut q: std::collections::VecDeque<Datagram> =
+            tick(&mut [&mut w.as_, &mut w.rs, &mut w.c], w.now).into();
+        while let Some(d) = q.pop_front() {
+            if d.to == c_esp && d.from.ip() == addr("127.0.0.2:0").ip() {
+                saw_rs_init += 1;
+                continue; // C's ESP port unreachable from the RS
+            }
+            q.extend(ace_node::sim::inject(
+                &mut [&mut w.as_, &mut w.rs, &mut w.c],
+                w.now,
+                &d,
+            ));
+        }
+        if w.c.poll_done().is_some_and(|(d, r)| d == id && r.is_err()) {
+            break;
+        }
+        w.now = w.now.later(1);
+    }
+    assert!(
+        saw_rs_init >= 2,
+        "the RS retransmitted IKE_SA_INIT: {saw_rs_init}"
+    );
+    assert_eq!(w.rs.token_count(), 0, "the RS forgot the token");
+    assert_eq!(w.rs.node_ref().pair_count(), 0);
+}
+
+/// draft §3.2.2: a client that holds a PSK names it by `kid` in its next
+/// token request; the AS puts it in the token and does not send it again.
+#[test]
+fn a_held_psk_is_named_by_kid_in_the_next_token_request() {
+    let mut w = world(Method_::Psk, true, 60);
+    let (r, _) = w.run(w.access(Method::Get, "/temp"));
+    assert_eq!(r.unwrap().response.payload, b"21.5");
+    let kid =
+        w.c.held_ike_psk_kid("rs1")
+            .expect("the drawn PSK is held")
+            .to_vec();
+    assert_eq!(w.as_.issuer_mut().ike_psk_count(), 1);
+    w.advance(70); // the token expires; IKE SA and pair are deleted
+    let (r, cap) = w.run(w.access(Method::Get, "/temp"));
+    assert_eq!(r.unwrap().response.payload, b"21.5");
+    assert_eq!(
+        ike_messages(&cap).len(),
+        4,
+        "a new IKE SA with the same PSK"
+    );
+    assert_eq!(w.c.held_ike_psk_kid("rs1"), Some(kid.as_slice()));
+    assert_eq!(w.as_.issuer_mut().ike_psk_count(), 1, "no new PSK drawn");
+}
+
+#[test]
+fn the_as_returns_only_the_kid_of_a_held_psk_and_refuses_another_clients() {
+    let mut w = world(Method_::Psk, true, 3600);
+    let kid = b"device-psk-1".to_vec();
+    let k = [0x5a; 32];
+    w.as_
+        .issuer_mut()
+        .register_ike_psk("c1", "rs1", kid.clone(), Seed::new(k));
+    let mut rng = rand::rng();
+    let req = |kid: &[u8]| {
+        let mut tr = ace_core::TokenRequest::new();
+        tr.audience = Some("rs1".into());
+        tr.scope = Some(Scope::Text("r_temp".into()));
+        tr.req_cnf = Some(ace_core::cnf::Cnf {
+            kmp: Some(ace_core::cnf::Kmp::Ikev2),
+            kid: Some(kid.to_vec()),
+            ..Default::default()
+        });
+        tr
+    };
+    let now = w.now.unix;
+    let resp = w
+        .as_
+        .issuer_mut()
+        .issue(now, "c1", &req(&kid), &mut rng)
+        .unwrap();
+    let cnf = resp.cnf.unwrap();
+    assert!(cnf.cose_key.is_none(), "the PSK is not sent back");
+    assert_eq!(cnf.kid.as_deref(), Some(kid.as_slice()));
+    // A PSK registered for another client, or an unknown kid: refused.
+    w.as_
+        .issuer_mut()
+        .register_ike_psk("c9", "rs1", b"c9-psk".to_vec(), Seed::new([9; 32]));
+    for other in [&b"c9-psk"[..], b"nope"] {
+        let e = w
+            .as_
+            .issuer_mut()
+            .issue(now, "c1", &req(other), &mut rng)
+            .unwrap_err();
+        assert_eq!(e.error, ace_core::token::AceErrorCode::InvalidRequest);
+    }
+    // The client that holds it gets its channel with it.
+    w.c.hold_ike_psk("rs1", kid.clone(), &k);
+    let (r, _) = w.run(w.access(Method::Get, "/temp"));
+    assert_eq!(r.unwrap().response.payload, b"21.5");
+    assert_eq!(w.c.held_ike_psk_kid("rs1"), Some(kid.as_slice()));
+}
+
+/// The AS does not know the PSK the client holds (it restarted, say): the
+/// client forgets it and asks for a fresh one.
+#[test]
+fn a_psk_the_as_does_not_know_is_forgotten_and_a_new_one_drawn() {
+    let mut w = world(Method_::Psk, true, 3600);
+    w.c.hold_ike_psk("rs1", b"forgotten".to_vec(), &[1; 32]);
+    let (r, _) = w.run(w.access(Method::Get, "/temp"));
+    let out = r.unwrap();
+    assert_eq!(out.response.payload, b"21.5");
+    assert!(out
+        .steps
+        .iter()
+        .any(|s| s.detail.contains("refused the held IKEv2 PSK")));
+    let kid = w.c.held_ike_psk_kid("rs1").unwrap();
+    assert_ne!(kid, b"forgotten");
+    assert_eq!(kid.len(), 8);
+}

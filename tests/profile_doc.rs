@@ -69,10 +69,7 @@ fn hints_request_update_upload_error() {
     });
     in_doc("token update request", &update.to_cbor());
 
-    let upload = AuthzInfoRequest {
-        access_token: vec![0xd0, 0x83, 0x43],
-        esp_udp_port: Some(40001),
-    };
+    let upload = AuthzInfoRequest::new(vec![0xd0, 0x83, 0x43], Some(40001));
     in_doc("authz-info upload (token truncated)", &upload.to_cbor());
 
     let err = AceErrorResponse::with_description(

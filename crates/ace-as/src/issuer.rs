@@ -64,9 +64,11 @@ enum KeyMethod {
     Dp(Seed),
     /// EDHOC between C and RS (draft Appendix B), with these static keys.
     Edhoc { client: PublicKey, rs: PublicKey },
-    /// IKEv2 with a symmetric proof-of-possession key the AS draws (draft
-    /// §3.2.2, Figure 6): COSE_Key {kty: Symmetric, kid, k}.
-    IkePsk { kid: Vec<u8>, k: Seed },
+    /// IKEv2 with a symmetric proof-of-possession key (draft §3.2.2,
+    /// Figure 6): COSE_Key {kty: Symmetric, kid, k}. `held`: the client
+    /// named a PSK it already holds by its `kid`, so the response carries
+    /// the `kid` only; otherwise the AS drew it and returns it.
+    IkePsk { kid: Vec<u8>, k: Seed, held: bool },
     /// IKEv2 with raw public keys (draft §3.2.3, Figure 7): the client's
     /// key goes in the token, the RS's in `rs_cnf`.
     IkeRpk { client: PublicKey, rs: PublicKey },
@@ -94,7 +96,26 @@ pub struct Issuer {
     edhoc_clients: HashMap<String, PublicKey>,
     /// The RSs' IKEv2 signature keys (P-256), by audience.
     ike_rs: HashMap<String, PublicKey>,
+    /// IKEv2 PSKs the AS drew or had registered, by `kid`: a client that
+    /// holds one names it in `req_cnf` for its next token (draft §3.2.2).
+    ike_psks: HashMap<Vec<u8>, IkePskRecord>,
 }
+
+/// A PSK for IKEv2 between one client and one audience (a PSK shared with
+/// two RSs would let one impersonate the client to the other).
+#[derive(Clone)]
+struct IkePskRecord {
+    client: String,
+    audience: String,
+    k: Seed,
+    /// Unix time after which the `kid` no longer names it; `u64::MAX` for
+    /// a registered one.
+    valid_until: u64,
+}
+
+/// Most IKEv2 PSKs the AS keeps for reuse; expired ones go first, and a
+/// full table draws fresh PSKs without keeping them.
+pub const MAX_IKE_PSKS: usize = 100_000;
 
 /// The lowest SPI that is not reserved (RFC 4303 §2.1: 1–255 are reserved, 0 is local).
 pub const MIN_SPI: u32 = 256;
@@ -124,7 +145,61 @@ impl Issuer {
             edhoc_rs: HashMap::new(),
             edhoc_clients: HashMap::new(),
             ike_rs: HashMap::new(),
+            ike_psks: HashMap::new(),
         }
+    }
+
+    /// Registers a PSK for IKEv2 that `client` holds for `audience` (e.g.
+    /// provisioned with the device): the client names it by `kid` in
+    /// `req_cnf` and the AS puts it in the token without returning it.
+    pub fn register_ike_psk(&mut self, client: &str, audience: &str, kid: Vec<u8>, k: Seed) {
+        self.ike_psks.insert(
+            kid,
+            IkePskRecord {
+                client: client.to_string(),
+                audience: audience.to_string(),
+                k,
+                valid_until: u64::MAX,
+            },
+        );
+    }
+
+    /// How many IKEv2 PSKs the AS keeps for reuse.
+    pub fn ike_psk_count(&self) -> usize {
+        self.ike_psks.len()
+    }
+
+    /// A drawn PSK stays nameable by its `kid` for one token lifetime after
+    /// the last token that carried it expires; a registered one always.
+    fn keep_ike_psk(
+        &mut self,
+        now: u64,
+        client: &str,
+        audience: &str,
+        kid: &[u8],
+        k: &Seed,
+        exp: u64,
+    ) {
+        let until = exp.saturating_add(self.token_lifetime);
+        if let Some(r) = self.ike_psks.get_mut(kid) {
+            r.valid_until = r.valid_until.max(until);
+            return;
+        }
+        if self.ike_psks.len() >= MAX_IKE_PSKS {
+            self.ike_psks.retain(|_, r| r.valid_until >= now);
+            if self.ike_psks.len() >= MAX_IKE_PSKS {
+                return;
+            }
+        }
+        self.ike_psks.insert(
+            kid.to_vec(),
+            IkePskRecord {
+                client: client.to_string(),
+                audience: audience.to_string(),
+                k: k.clone(),
+                valid_until: until,
+            },
+        );
     }
 
     /// Registers the EDHOC static public key (with its `kid`) of the RS
@@ -201,7 +276,7 @@ impl Issuer {
         // Appendix B.1); the audience decides whether it gets it.
         let mut edhoc = None;
         if let Some(cnf) = req.req_cnf.as_ref().filter(|c| c.kmp == Some(Kmp::Ikev2)) {
-            edhoc = Some(self.requested_ike(client, audience, cnf, rng)?);
+            edhoc = Some(self.requested_ike(now, client, audience, cnf, rng)?);
         } else if let Some(cnf) = &req.req_cnf {
             if cnf.cose_key.is_some() || cnf.kid.is_some() {
                 if cnf.ipsec.is_some() || cnf.ipsec_update.is_some() {
@@ -261,6 +336,7 @@ impl Issuer {
                 self.stats.updates += 1;
                 return self.build(
                     now,
+                    client,
                     audience,
                     grant.scope.clone(),
                     grant.exp,
@@ -311,6 +387,7 @@ impl Issuer {
         );
         let mut resp = self.build(
             now,
+            client,
             audience,
             scope.clone(),
             exp,
@@ -333,6 +410,7 @@ impl Issuer {
     fn build<R: RngCore + CryptoRng>(
         &mut self,
         now: u64,
+        client: &str,
         audience: &str,
         scope: Scope,
         exp: u64,
@@ -343,6 +421,9 @@ impl Issuer {
         keys: KeyMethod,
         rng: &mut R,
     ) -> Result<TokenResponse, AceErrorResponse> {
+        if let KeyMethod::IkePsk { kid, k, .. } = &keys {
+            self.keep_ike_psk(now, client, audience, kid, k, exp);
+        }
         let rs = self
             .rs
             .get(audience)
@@ -366,13 +447,14 @@ impl Issuer {
                 };
                 (cnf.clone(), cnf, None)
             }
-            KeyMethod::IkePsk { kid, k } => {
+            KeyMethod::IkePsk { kid, k, held } => {
                 // draft §3.2.2, Figure 6: sec_A only (IKEv2 negotiates the
                 // SPIs and transforms), kmp = ikev2, and the PSK as a
-                // symmetric COSE_Key for both the RS (in the encrypted
-                // token) and C (in the confidential response).
+                // symmetric COSE_Key for the RS (in the encrypted token)
+                // and, if the AS drew it, for C (in the confidential
+                // response); a PSK C already holds is named by its kid.
                 let key = ace_core::coset::CoseKeyBuilder::new_symmetric_key(k.as_bytes().to_vec())
-                    .key_id(kid)
+                    .key_id(kid.clone())
                     .build();
                 let cnf = Cnf {
                     cose_key: Some(key),
@@ -380,7 +462,16 @@ impl Issuer {
                     kmp: Some(Kmp::Ikev2),
                     ..Cnf::default()
                 };
-                (cnf.clone(), cnf, None)
+                let for_c = if held {
+                    Cnf {
+                        cose_key: None,
+                        kid: Some(kid),
+                        ..cnf.clone()
+                    }
+                } else {
+                    cnf.clone()
+                };
+                (cnf, for_c, None)
             }
             KeyMethod::IkeRpk { client, rs } => {
                 // draft §3.2.3, Figure 7.
@@ -448,6 +539,7 @@ impl Issuer {
     /// IKEv2 key, raw public keys (§3.2.3).
     fn requested_ike<R: RngCore + CryptoRng>(
         &self,
+        now: u64,
         client: &str,
         audience: &str,
         cnf: &Cnf,
@@ -467,7 +559,25 @@ impl Issuer {
             return Ok(KeyMethod::IkePsk {
                 kid,
                 k: Seed::new(k),
+                held: false,
             });
+        }
+        // A PSK the client already holds, named by its kid (§3.2.2): only
+        // the client and audience it was drawn or registered for.
+        if let (None, Some(kid)) = (&cnf.cose_key, &cnf.kid) {
+            if let Some(r) = self.ike_psks.get(kid) {
+                if r.client != client || r.audience != audience || r.valid_until < now {
+                    return Err(refuse(
+                        AceErrorCode::InvalidRequest,
+                        "this kid names no IKEv2 PSK the AS holds for this client and audience",
+                    ));
+                }
+                return Ok(KeyMethod::IkePsk {
+                    kid: kid.clone(),
+                    k: r.k.clone(),
+                    held: true,
+                });
+            }
         }
         if cnf
             .cose_key

@@ -161,6 +161,10 @@ struct IkePending {
     audience: String,
     rs_esp: SocketAddr,
     params: ikev2::InitiatorParams,
+    /// The RS starts IKE_SA_INIT (`ike_rs_initiates`): C waits as responder.
+    rs_initiates: bool,
+    /// With `rs_initiates`, a Child SA that came up before the 2.01 did.
+    early: Option<Box<ikev2::ChildSa>>,
 }
 
 /// Which IKEv2 proof-of-possession key the client asks for.
@@ -228,6 +232,11 @@ pub struct ClientHost {
     rng: StdRng,
     edhoc_key: Option<StaticKey>,
     ike: Option<IkeKey>,
+    ike_rs_initiates: bool,
+    /// IKEv2 PSKs this client holds, by audience (`kid`, `k`): the next
+    /// token request for that audience names the PSK by its `kid` and the
+    /// AS does not send it again (draft §3.2.2).
+    ike_psks: HashMap<String, (Vec<u8>, ikev2::Secret)>,
 }
 
 impl ClientHost {
@@ -243,6 +252,30 @@ impl ClientHost {
         self.node.enable_ike(cfg)?;
         self.ike = Some(key);
         Ok(())
+    }
+
+    /// Who starts IKE_SA_INIT after the token (NOTES-profile point 4):
+    /// `false` (the default) — C, after the RS's 2.01; `true` — the RS,
+    /// towards C's ESP-in-UDP port, as the acknowledgement of the token
+    /// (the literal reading of the draft's Figure 8). C must then be
+    /// reachable by the RS on that port (no NAT in between); it registers
+    /// the RS as an IKE peer before posting the token.
+    pub fn set_ike_rs_initiates(&mut self, yes: bool) {
+        self.ike_rs_initiates = yes;
+    }
+
+    /// A PSK for IKEv2 with `audience` that this client already holds
+    /// (provisioned with the device and registered at the AS): token
+    /// requests name it by `kid` (draft §3.2.2). PSKs the AS draws are
+    /// held the same way once received.
+    pub fn hold_ike_psk(&mut self, audience: &str, kid: Vec<u8>, k: &[u8]) {
+        self.ike_psks
+            .insert(audience.to_string(), (kid, ikev2::Secret::from_slice(k)));
+    }
+
+    /// The `kid` of the IKEv2 PSK held for `audience`, if any.
+    pub fn held_ike_psk_kid(&self, audience: &str) -> Option<&[u8]> {
+        self.ike_psks.get(audience).map(|(kid, _)| kid.as_slice())
     }
 
     /// Installs the registration SA pair towards the AS.
@@ -293,6 +326,8 @@ impl ClientHost {
             rng,
             edhoc_key: None,
             ike: None,
+            ike_rs_initiates: false,
+            ike_psks: HashMap::new(),
         })
     }
 
@@ -423,6 +458,10 @@ impl ClientHost {
                 if let Some(ike) = &self.ike {
                     tr.req_cnf = Some(Cnf {
                         kmp: Some(Kmp::Ikev2),
+                        kid: match ike {
+                            IkeKey::Psk => self.ike_psks.get(audience).map(|(kid, _)| kid.clone()),
+                            IkeKey::Rpk { .. } => None,
+                        },
                         cose_key: match ike {
                             IkeKey::Psk => None,
                             IkeKey::Rpk { kid, key } => {
@@ -916,6 +955,9 @@ impl ClientHost {
 
     /// The AS answered the token request: check it, install the pair, post the token.
     fn got_token(&mut self, now: Now, id: OpId, resp: Response) {
+        if resp.code != ResponseCode::Created && self.forget_refused_psk(now, id, &resp.code) {
+            return;
+        }
         if resp.code != ResponseCode::Created {
             let err = AceErrorResponse::from_cbor(&resp.payload).map_err(|e| e.to_string());
             self.step(id, "POST /token", Some(&resp.code), format!("{err:?}"));
@@ -1102,7 +1144,7 @@ impl ClientHost {
                 audience,
             };
         }
-        let req = authz_info_post(tr.access_token, self.node.local_esp().port());
+        let req = authz_info_post(tr.access_token, self.node.local_esp().port(), false);
         // draft §3.3.1: the 2.01 comes back over the SA pair just installed.
         self.send(
             now,
@@ -1129,7 +1171,8 @@ impl ClientHost {
         }) else {
             return;
         };
-        let built = (|| -> Result<(InitiatorParams, u32), String> {
+        type Psk = Option<(Vec<u8>, ikev2::Secret)>;
+        let built = (|| -> Result<(InitiatorParams, u32, Psk), String> {
             if tr.ace_profile != Some(labels::ace_profile::COAP_IPSEC) {
                 return Err("ace_profile is not coap_ipsec".into());
             }
@@ -1138,23 +1181,42 @@ impl ClientHost {
             if ipsec.protocol != SecProtocol::Esp || ipsec.mode != Mode::Transport {
                 return Err("only ESP transport mode is supported by this client".into());
             }
+            let mut psk = None;
             let (local_id, credential, peer_id, peer_auth) = match &self.ike {
                 Some(IkeKey::Psk) => {
-                    let key = cnf
-                        .cose_key
-                        .as_ref()
-                        .ok_or("an IKEv2 PSK token response carries the COSE_Key")?;
-                    let k = ace_core::cnf::symmetric_k(key).ok_or("the COSE_Key carries no k")?;
-                    if key.key_id.is_empty() {
-                        return Err("the COSE_Key carries no kid".into());
-                    }
-                    let k = ikev2::Secret::from_slice(k);
+                    // A PSK the AS drew comes as a COSE_Key; one this
+                    // client holds is named by its kid only.
+                    let (kid, k) = match (&cnf.cose_key, &cnf.kid) {
+                        (Some(key), _) => {
+                            let k = ace_core::cnf::symmetric_k(key)
+                                .ok_or("the COSE_Key carries no k")?;
+                            if key.key_id.is_empty() {
+                                return Err("the COSE_Key carries no kid".into());
+                            }
+                            (key.key_id.clone(), ikev2::Secret::from_slice(k))
+                        }
+                        (None, Some(kid)) => match self.ike_psks.get(&audience) {
+                            Some((held, k)) if held == kid => (kid.clone(), k.clone()),
+                            _ => {
+                                return Err(
+                                    "the AS named an IKEv2 PSK this client does not hold".into()
+                                )
+                            }
+                        },
+                        (None, None) => {
+                            return Err(
+                                "an IKEv2 PSK token response carries the COSE_Key or its kid"
+                                    .into(),
+                            )
+                        }
+                    };
                     let rs_id = ikev2::payload::IdRepr {
                         id_type: ikev2::IdType::ID_FQDN,
                         data: audience.as_bytes().to_vec(),
                     };
+                    psk = Some((kid.clone(), k.clone()));
                     (
-                        key_id(&key.key_id),
+                        key_id(&kid),
                         Credential::Psk(k.clone()),
                         Some(rs_id),
                         PeerAuth::Psk(k),
@@ -1200,10 +1262,16 @@ impl ClientHost {
                     tag: id.0,
                 },
                 ipsec.life,
+                psk,
             ))
         })();
         let (mut params, life) = match built {
-            Ok(v) => v,
+            Ok((params, life, psk)) => {
+                if let Some(psk) = psk {
+                    self.ike_psks.insert(audience.clone(), psk);
+                }
+                (params, life)
+            }
             Err(detail) => {
                 return self.finish(
                     id,
@@ -1235,16 +1303,72 @@ impl ClientHost {
                 }
             ),
         );
+        let rs_initiates = self.ike_rs_initiates;
+        if rs_initiates {
+            // The RS's IKE_SA_INIT may come before its 2.01: be ready first.
+            let Some(peer_id) = params.peer_id.clone() else {
+                return self.fail(id, "POST /token", "no IKEv2 identity for the RS");
+            };
+            let entry = ikev2::config::PeerEntry {
+                id: peer_id,
+                auth: params.peer_auth.clone(),
+                local_id: params.local_id.clone(),
+                credential: params.credential.clone(),
+                child: params.child.clone(),
+                not_after: params.not_after.unwrap_or(
+                    now.mono + Duration::from_secs(u64::from(life).min(10 * 365 * 86_400)),
+                ),
+                tag: params.tag,
+            };
+            match self.node.ike() {
+                Some(ep) => ep.authorize_peer(entry),
+                None => return self.fail(id, "POST /token", "IKEv2 not enabled"),
+            }
+        }
         if let Some(op) = self.ops.get_mut(&id) {
             op.state = State::PostingTokenIke(Box::new(IkePending {
                 exp,
                 audience,
                 rs_esp,
                 params,
+                rs_initiates,
+                early: None,
             }));
         }
-        let req = authz_info_post(tr.access_token, self.node.local_esp().port());
+        let req = authz_info_post(tr.access_token, self.node.local_esp().port(), rs_initiates);
         self.send(now, id, Peer::Plain(access.rs), req, None);
+    }
+
+    /// The AS refused a token request that named a held IKEv2 PSK (it may
+    /// have forgotten it): forget it too and ask again for a fresh one.
+    fn forget_refused_psk(&mut self, now: Now, id: OpId, code: &ResponseCode) -> bool {
+        let Some(State::RequestingToken { audience, attempts }) =
+            self.ops.get(&id).map(|o| &o.state)
+        else {
+            return false;
+        };
+        let (audience, attempts) = (audience.clone(), *attempts);
+        if *code != ResponseCode::BadRequest
+            || !matches!(self.ike, Some(IkeKey::Psk))
+            || attempts >= MAX_TOKEN_ATTEMPTS
+            || self.ike_psks.remove(&audience).is_none()
+        {
+            return false;
+        }
+        self.step(
+            id,
+            "POST /token",
+            Some(code),
+            "the AS refused the held IKEv2 PSK: asking for a new one",
+        );
+        if let Some(op) = self.ops.get_mut(&id) {
+            op.state = State::RequestingToken {
+                audience,
+                attempts: attempts + 1,
+            };
+        }
+        self.enter(now, id);
+        true
     }
 
     /// The RS accepted the IKEv2 token (a plain 2.01: it proves nothing
@@ -1273,6 +1397,18 @@ impl ClientHost {
             exp: p.exp,
             audience: p.audience,
         };
+        if p.rs_initiates {
+            self.step(
+                id,
+                "POST /authz-info",
+                Some(&resp.code),
+                "2.01: the RS starts IKE_SA_INIT",
+            );
+            if let Some(c) = p.early {
+                self.on_ike_event(now, ikev2::Event::ChildSaUp(c));
+            }
+            return;
+        }
         self.step(
             id,
             "POST /authz-info",
@@ -1319,6 +1455,16 @@ impl ClientHost {
                     return;
                 }
                 let id = OpId(c.tag);
+                // The RS started IKEv2 and finished before its 2.01 came:
+                // keep the Child SA until the token's answer is in.
+                if let Some(op) = self.ops.get_mut(&id) {
+                    if let State::PostingTokenIke(p) = &mut op.state {
+                        if p.rs_initiates && p.early.is_none() {
+                            p.early = Some(c);
+                        }
+                        return;
+                    }
+                }
                 let Some((exp, audience, rs)) = self.ops.get(&id).and_then(|op| match &op.state {
                     State::IkeExchange { exp, audience } => {
                         Some((*exp, audience.clone(), op.access.rs))
@@ -1361,11 +1507,12 @@ impl ClientHost {
             ikev2::Event::Failed { tag, failure, .. }
             | ikev2::Event::ChildSaFailed { tag, failure, .. } => {
                 let id = OpId(tag);
-                if self
-                    .ops
-                    .get(&id)
-                    .is_some_and(|o| matches!(o.state, State::IkeExchange { .. }))
-                {
+                if self.ops.get(&id).is_some_and(|o| {
+                    matches!(
+                        o.state,
+                        State::IkeExchange { .. } | State::PostingTokenIke(_)
+                    )
+                }) {
                     self.fail(id, "IKEv2", format!("{failure:?}"));
                 }
             }
@@ -1447,10 +1594,11 @@ fn edhoc_error_text(payload: &[u8]) -> String {
 }
 
 /// `POST /authz-info` with the token and our ESP-in-UDP port.
-fn authz_info_post(access_token: Vec<u8>, esp_port: u16) -> Request {
+fn authz_info_post(access_token: Vec<u8>, esp_port: u16, ike_rs_initiates: bool) -> Request {
     let upload = AuthzInfoRequest {
         access_token,
         esp_udp_port: Some(esp_port),
+        ike_rs_initiates,
     };
     Request {
         method: Method::Post,

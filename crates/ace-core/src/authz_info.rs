@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! { 1 => bstr,          ; access_token (RFC 9200 Table 5)
-//!   ? -65537 => uint }  ; esp_udp_port: where C receives ESP-in-UDP (RFC 3948)
+//!   ? -65537 => uint,   ; esp_udp_port: where C receives ESP-in-UDP (RFC 3948)
+//!   ? -65539 => true }  ; ike_rs_initiates (IKEv2 tokens only, see below)
 //! ```
 //!
 //! so that the RS learns where to send the protected 2.01 of Direct
@@ -26,6 +27,12 @@
 //! ```
 //!
 //! [`AuthzInfoUpload::from_cbor`] tells the two apart.
+//!
+//! With IKEv2 (`kmp` = ikev2, draft §3.2.2/§3.2.3) C may add
+//! `ike_rs_initiates` = `true`: the RS then starts IKE_SA_INIT towards C's
+//! `esp_udp_port` as the acknowledgement of the token (the literal reading
+//! of the draft's Figure 8) instead of waiting for C's. Only `true` is
+//! valid; leave the key out for the default (C starts).
 
 use ciborium::value::Value;
 
@@ -44,9 +51,20 @@ pub struct AuthzInfoRequest {
     pub access_token: Vec<u8>,
     /// UDP port on which C receives ESP-in-UDP; `None` means 4500.
     pub esp_udp_port: Option<u16>,
+    /// IKEv2 tokens: C asks the RS to start IKE_SA_INIT (`-65539: true`).
+    pub ike_rs_initiates: bool,
 }
 
 impl AuthzInfoRequest {
+    /// A token with C's ESP-in-UDP port (and C starting IKEv2, if any).
+    pub fn new(access_token: Vec<u8>, esp_udp_port: Option<u16>) -> Self {
+        AuthzInfoRequest {
+            access_token,
+            esp_udp_port,
+            ike_rs_initiates: false,
+        }
+    }
+
     /// The port to use: `esp_udp_port` or 4500 (RFC 3948 §2).
     pub fn esp_udp_port_or_default(&self) -> u16 {
         self.esp_udp_port.unwrap_or(DEFAULT_ESP_UDP_PORT)
@@ -59,6 +77,10 @@ impl AuthzInfoRequest {
             .put_opt(
                 p::ESP_UDP_PORT,
                 self.esp_udp_port.map(|v| uint(u64::from(v))),
+            )
+            .put_opt(
+                p::IKE_RS_INITIATES,
+                self.ike_rs_initiates.then_some(Value::Bool(true)),
             );
         m.finish()
     }
@@ -77,10 +99,7 @@ impl AuthzInfoRequest {
     /// needs the original bytes: use [`AuthzInfoRequest::from_cbor`].)
     pub fn from_owned_value(value: Value) -> Result<Self, DecodeError> {
         match value {
-            Value::Bytes(token) => Ok(AuthzInfoRequest {
-                access_token: token,
-                esp_udp_port: None,
-            }),
+            Value::Bytes(token) => Ok(AuthzInfoRequest::new(token, None)),
             v @ Value::Map(_) => {
                 let mut m = MapReader::new(v, "authz-info request")?;
                 let access_token = m
@@ -98,9 +117,20 @@ impl AuthzInfoRequest {
                         }
                     },
                 };
+                let ike_rs_initiates = match m.take(p::IKE_RS_INITIATES) {
+                    None => false,
+                    Some(Value::Bool(true)) => true,
+                    Some(_) => {
+                        return Err(DecodeError::invalid(
+                            "ike_rs_initiates",
+                            "only `true` is valid (leave it out otherwise)",
+                        ))
+                    }
+                };
                 Ok(AuthzInfoRequest {
                     access_token,
                     esp_udp_port,
+                    ike_rs_initiates,
                 })
             }
             _ => Err(DecodeError::wrong_type("authz-info request", "map or bstr")),
@@ -111,10 +141,7 @@ impl AuthzInfoRequest {
     /// bare token (a COSE array, tagged or not).
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, DecodeError> {
         match cbor::decode(bytes)? {
-            Value::Tag(..) | Value::Array(_) => Ok(AuthzInfoRequest {
-                access_token: bytes.to_vec(),
-                esp_udp_port: None,
-            }),
+            Value::Tag(..) | Value::Array(_) => Ok(AuthzInfoRequest::new(bytes.to_vec(), None)),
             v => Self::from_owned_value(v),
         }
     }
@@ -152,10 +179,7 @@ impl AuthzInfoEdhoc {
 
     /// The token part, as the Direct Provisioning upload would carry it.
     pub fn token_request(&self) -> AuthzInfoRequest {
-        AuthzInfoRequest {
-            access_token: self.access_token.clone(),
-            esp_udp_port: self.esp_udp_port,
-        }
+        AuthzInfoRequest::new(self.access_token.clone(), self.esp_udp_port)
     }
 }
 
@@ -184,10 +208,9 @@ impl AuthzInfoUpload {
         };
         let Some(m1) = message_1 else {
             return match v {
-                Value::Tag(..) | Value::Array(_) => Ok(AuthzInfoUpload::Token(AuthzInfoRequest {
-                    access_token: bytes.to_vec(),
-                    esp_udp_port: None,
-                })),
+                Value::Tag(..) | Value::Array(_) => Ok(AuthzInfoUpload::Token(
+                    AuthzInfoRequest::new(bytes.to_vec(), None),
+                )),
                 v => AuthzInfoRequest::from_owned_value(v).map(AuthzInfoUpload::Token),
             };
         };
@@ -204,6 +227,12 @@ impl AuthzInfoUpload {
         // The rest is the plain map form (its reader rejects duplicate keys
         // and ignores -65538).
         let r = AuthzInfoRequest::from_owned_value(v)?;
+        if r.ike_rs_initiates {
+            return Err(DecodeError::invalid(
+                "ike_rs_initiates",
+                "meaningless beside edhoc_message_1",
+            ));
+        }
         Ok(AuthzInfoUpload::TokenWithEdhoc(AuthzInfoEdhoc {
             access_token: r.access_token,
             esp_udp_port: r.esp_udp_port,

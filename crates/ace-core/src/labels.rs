@@ -55,6 +55,12 @@ pub mod param {
     /// request is not addressed to an EDHOC resource). This project's own
     /// parameter, Private Use (RFC 9200 §8.10).
     pub const EDHOC_MESSAGE_1: i64 = -65538;
+    /// `ike_rs_initiates`, `true`: with an IKEv2 token (`kmp` = ikev2), C
+    /// asks the RS to start IKE_SA_INIT towards C's `esp_udp_port`, as the
+    /// acknowledgement of the token (the literal reading of the draft's
+    /// Figure 8; NOTES-profile point 4). Absent: C starts after the 2.01.
+    /// This project's own parameter, Private Use (RFC 9200 §8.10).
+    pub const IKE_RS_INITIATES: i64 = -65539;
 }
 
 /// Grant types (RFC 9200 §5.8.4.1 Table 4).

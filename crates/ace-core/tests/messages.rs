@@ -405,13 +405,24 @@ fn creation_hints_round_trip_and_require_as() {
 
 #[test]
 fn authz_info_forms() {
-    let r = AuthzInfoRequest {
-        access_token: vec![1, 2, 3],
-        esp_udp_port: Some(40000),
-    };
+    let r = AuthzInfoRequest::new(vec![1, 2, 3], Some(40000));
     let bytes = r.to_cbor();
     // { 1: h'010203', -65537: 40000 }
     assert_eq!(hex::encode(&bytes), "a201430102033a00010000199c40");
+    // IKEv2, the RS to start: { 1: h'010203', -65537: 40000, -65539: true }
+    let rs_starts = AuthzInfoRequest {
+        ike_rs_initiates: true,
+        ..r.clone()
+    };
+    let b2 = rs_starts.to_cbor();
+    assert_eq!(hex::encode(&b2), "a301430102033a00010000199c403a00010002f5");
+    assert_eq!(AuthzInfoRequest::from_cbor(&b2).unwrap(), rs_starts);
+    // only `true` is valid
+    let falsy = hex::decode("a301430102033a00010000199c403a00010002f4").unwrap();
+    assert!(AuthzInfoRequest::from_cbor(&falsy).is_err());
+    // and not beside EDHOC message_1
+    let with_m1 = hex::decode("a301430102033a0001000141013a00010002f5").unwrap();
+    assert!(ace_core::AuthzInfoUpload::from_cbor(&with_m1).is_err());
     assert_eq!(AuthzInfoRequest::from_cbor(&bytes).unwrap(), r);
     assert_eq!(r.esp_udp_port_or_default(), 40000);
     // a bare bstr is the plain token

@@ -170,8 +170,8 @@ proptest! {
     }
 
     #[test]
-    fn authz_info_round_trip(token in proptest::collection::vec(any::<u8>(), 0..64), port in proptest::option::of(1u16..)) {
-        let r = AuthzInfoRequest { access_token: token, esp_udp_port: port };
+    fn authz_info_round_trip(token in proptest::collection::vec(any::<u8>(), 0..64), port in proptest::option::of(1u16..), rs_starts in any::<bool>()) {
+        let r = AuthzInfoRequest { access_token: token, esp_udp_port: port, ike_rs_initiates: rs_starts };
         prop_assert_eq!(AuthzInfoRequest::from_cbor(&r.to_cbor()).unwrap(), r);
     }
 

@@ -119,6 +119,10 @@ struct IkeRs {
     signing_key: Option<(Vec<u8>, std::sync::Arc<ikev2::crypto::P256SigningKey>)>,
     next_tag: u64,
     tag_to_cti: HashMap<u64, Vec<u8>>,
+    /// Tags of exchanges this RS started (`ike_rs_initiates`): if one
+    /// fails before its Child SA, the token is forgotten so that C can
+    /// post it again.
+    initiated: std::collections::HashSet<u64>,
 }
 
 /// Highest `max_pending` [`ResourceServer::enable_edhoc`] accepts (larger
@@ -308,6 +312,7 @@ impl ResourceServer {
             signing_key: c.signing_key,
             next_tag: 1,
             tag_to_cti: HashMap::new(),
+            initiated: std::collections::HashSet::new(),
         });
         Ok(())
     }
@@ -315,7 +320,9 @@ impl ResourceServer {
     /// draft §3.2.2/§3.2.3 after the token validated: the PoP key from
     /// `cnf` becomes an authorized IKE peer named ID_KEY_ID(kid), bounded
     /// by the token's `exp`; the Child SA it may set up is ESP in transport
-    /// mode between the Client's address and ours. Changes nothing on
+    /// mode between the Client's address and ours. With `initiate_to`
+    /// (C posted `ike_rs_initiates`), the RS starts IKE_SA_INIT towards
+    /// that address instead, with IDr = ID_KEY_ID(kid). Changes nothing on
     /// refusal.
     #[allow(clippy::too_many_arguments)]
     fn ike_accept(
@@ -326,8 +333,11 @@ impl ResourceServer {
         exp: u64,
         entries: Vec<(String, u64)>,
         cnf: &ace_core::cnf::Cnf,
+        initiate_to: Option<SocketAddr>,
     ) -> Result<Uploaded, Refusal> {
-        use ikev2::config::{key_id, ChildPolicy, Credential, PeerAuth, PeerEntry};
+        use ikev2::config::{
+            key_id, ChildPolicy, Credential, InitiatorParams, PeerAuth, PeerEntry,
+        };
         use ResponseCode::*;
         let local_ip = self.node.local_plain().ip();
         let Some(ike) = self.ike.as_mut() else {
@@ -406,26 +416,61 @@ impl ResourceServer {
         let remaining = exp.saturating_sub(now.unix);
         let life = Duration::from_secs(remaining.min(u64::from(ipsec.life)));
         let tag = ike.next_tag;
-        ike.next_tag += 1;
-        ike.tag_to_cti.insert(tag, cti.to_vec());
-        let entry = PeerEntry {
-            id: key_id(&kid),
-            auth,
-            local_id,
-            credential,
-            child: ChildPolicy {
-                mode: ikev2::Mode::Transport,
-                local_ts: vec![ikev2::payload::TrafficSelector::host(local_ip)],
-                remote_ts: vec![ikev2::payload::TrafficSelector::host(from.ip())],
-                lifetime: life,
-            },
-            not_after: after_secs(now.mono, remaining),
-            tag,
+        let child = ChildPolicy {
+            mode: ikev2::Mode::Transport,
+            local_ts: vec![ikev2::payload::TrafficSelector::host(local_ip)],
+            remote_ts: vec![ikev2::payload::TrafficSelector::host(from.ip())],
+            lifetime: life,
         };
-        if let Some(ep) = self.node.ike() {
-            ep.authorize_peer(entry);
+        let local_esp = self.node.local_esp();
+        let Some(ep) = self.node.ike() else {
+            return Err(Refusal::new(
+                BadRequest,
+                "kmp-unsupported",
+                "this RS does not run IKEv2",
+            ));
+        };
+        match initiate_to {
+            None => ep.authorize_peer(PeerEntry {
+                id: key_id(&kid),
+                auth,
+                local_id,
+                credential,
+                child,
+                not_after: after_secs(now.mono, remaining),
+                tag,
+            }),
+            Some(to) => {
+                let params = InitiatorParams {
+                    local_id,
+                    credential,
+                    peer_id: Some(key_id(&kid)),
+                    peer_auth: auth,
+                    child,
+                    peer_natt_port: to.port(),
+                    not_after: Some(after_secs(now.mono, remaining)),
+                    tag,
+                };
+                ep.initiate(now.mono, local_esp, to, params)
+                    .map_err(|e| Refusal::new(ServiceUnavailable, "ike-initiate", e.to_string()))?;
+            }
         }
-        tracing::info!(%from, cti = %hex::encode(cti), kid = %hex::encode(&kid), life_s = life.as_secs(), "IKEv2 token accepted: waiting for IKE_SA_INIT");
+        self.node.ike_changed();
+        if let Some(ike) = self.ike.as_mut() {
+            ike.next_tag += 1;
+            ike.tag_to_cti.insert(tag, cti.to_vec());
+            if initiate_to.is_some() {
+                ike.initiated.insert(tag);
+            }
+        }
+        match initiate_to {
+            None => {
+                tracing::info!(%from, cti = %hex::encode(cti), kid = %hex::encode(&kid), life_s = life.as_secs(), "IKEv2 token accepted: waiting for IKE_SA_INIT")
+            }
+            Some(to) => {
+                tracing::info!(%from, %to, cti = %hex::encode(cti), kid = %hex::encode(&kid), life_s = life.as_secs(), "IKEv2 token accepted: IKE_SA_INIT sent")
+            }
+        }
         self.tokens.insert(
             cti.to_vec(),
             AcceptedToken {
@@ -481,6 +526,9 @@ impl ResourceServer {
                         if let Some(t) = self.tokens.get_mut(&cti) {
                             t.pair = Some(pair);
                             t.ike_done = true;
+                            if let Some(ike) = self.ike.as_mut() {
+                                ike.initiated.remove(&c.tag);
+                            }
                             t.spi_sa_c = c.spi_in;
                             t.spi_sa_rs = c.spi_out;
                         }
@@ -496,9 +544,29 @@ impl ResourceServer {
                 }
             }
             ikev2::Event::Failed {
-                failure, remote, ..
+                failure,
+                remote,
+                tag,
+                ..
             } => {
                 tracing::info!(%remote, ?failure, "IKEv2 exchange failed");
+                // An exchange this RS started for a token failed before any
+                // Child SA: forget the token, so that C may post it again.
+                let Some(ike) = self.ike.as_mut() else { return };
+                if !ike.initiated.remove(&tag) {
+                    return;
+                }
+                let Some(cti) = ike.tag_to_cti.remove(&tag) else {
+                    return;
+                };
+                if self
+                    .tokens
+                    .get(&cti)
+                    .is_some_and(|t| t.pair.is_none() && !t.ike_done)
+                {
+                    self.tokens.remove(&cti);
+                    tracing::info!(cti = %hex::encode(&cti), "IKEv2 token forgotten: the exchange the RS started failed");
+                }
             }
             other => tracing::debug!(?other, "IKEv2 event"),
         }
@@ -762,9 +830,13 @@ impl ResourceServer {
                     "this token's SA pair is in use by the transparent data path; request a new token",
                 ));
             }
-            // An IKEv2 token whose IKE exchange has not completed yet: the
-            // same answer again (the Client may have lost the 2.01).
-            if t.ike_tag.is_some() && t.pair.is_none() && !t.ike_done {
+            // An IKEv2 token whose IKE exchange has not completed yet, or
+            // whose Child SA lives: the same plain 2.01 again (the Client
+            // may have lost it; the IKE SA is keyed by IKEv2, not by the
+            // token, so nothing is repeated).
+            if t.ike_tag.is_some()
+                && (!t.ike_done || t.pair.is_some_and(|p| self.node.pair(p).is_some()))
+            {
                 return Ok(Uploaded::Ike);
             }
             return match t.pair.filter(|p| self.node.pair(*p).is_some()) {
@@ -809,7 +881,10 @@ impl ResourceServer {
             }
             (Some(Kmp::Ikev2), None) => {
                 let cnf = cnf.clone();
-                return self.ike_accept(now, from, &cti, exp, entries, &cnf);
+                let initiate_to = upload
+                    .ike_rs_initiates
+                    .then(|| SocketAddr::new(from.ip(), upload.esp_udp_port_or_default()));
+                return self.ike_accept(now, from, &cti, exp, entries, &cnf, initiate_to);
             }
             (Some(Kmp::Edhoc), None) => {
                 return Err(Refusal::new(
@@ -1411,6 +1486,10 @@ impl Host for ResourceServer {
                 if let Some(pair) = t.pair {
                     self.node.remove_pair(pair);
                     self.by_pair.remove(&pair);
+                }
+                if let (Some(tag), Some(ike)) = (t.ike_tag, self.ike.as_mut()) {
+                    ike.tag_to_cti.remove(&tag);
+                    ike.initiated.remove(&tag);
                 }
                 self.stats.tokens_expired += 1;
                 tracing::info!(cti = %hex::encode(&cti), "token expired and forgotten");
