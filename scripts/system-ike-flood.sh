@@ -11,7 +11,7 @@
 # 1. The initiator sets up an IKE SA and a Child SA, ping passes, it
 #    deletes them: the set-up works before the flood.
 # 2. The flood: $COUNT (100 000) IKE_SA_INIT requests from 2 000 UDP ports
-#    over 4 source addresses, paced at $RATE/s, to the responder's port 500.
+#    over 4 source addresses, paced at $RATE/s (8 s), to the responder's port 500.
 #    While it runs, the initiator is told to `initiate`.
 # 3. Asserted: the flood sent all its requests; the responder answered it
 #    with COOKIEs (the flooder counted them, the responder's `status`
@@ -26,9 +26,9 @@
 #    after the half-open timeout (10 s); its resident memory grew by less
 #    than $RSS_BOUND_MIB MiB (VmRSS sampled every 50 ms, and VmHWM).
 #
-#   scripts/system-ike-flood.sh [OUTDIR]        # root; about 40 s
+#   scripts/system-ike-flood.sh [OUTDIR]        # root; about 30 s
 #
-# Env: COUNT (100000), SOCKETS (2000), RATE (10000 requests/s; 0 = as fast
+# Env: COUNT (100000), SOCKETS (2000), RATE (12500 requests/s; 0 = as fast
 # as Python sends), ECHO (32 cookies returned), RSS_BOUND_MIB (16),
 # KEEP=1 keeps the work dir. Needs root, iproute2, python3, tcpdump
 # (installed if missing); builds the release binary.
@@ -48,7 +48,7 @@ fi
 
 COUNT=${COUNT:-100000}
 SOCKETS=${SOCKETS:-2000}
-RATE=${RATE:-10000}
+RATE=${RATE:-12500}
 ECHO=${ECHO:-32}
 RSS_BOUND_MIB=${RSS_BOUND_MIB:-16}
 COOKIE_THRESHOLD=64     # ikev2::Config::default().cookie_threshold (not settable in [ike])
@@ -78,7 +78,7 @@ cleanup() {
         kill -KILL "$p" 2> /dev/null || true
     done
     for ns in "$NS_R" "$NS_C"; do ip netns del "$ns" 2> /dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "logs kept in $W"; else rm -rf "$W"; fi
+    if [ "${KEEP:-0}" = 1 ] || [ $rc != 0 ]; then echo "logs kept in $W"; else rm -rf "$W"; fi
     exit $rc
 }
 trap cleanup EXIT
@@ -88,7 +88,8 @@ fail() {
     echo "FAIL [$STEP]: $*" >&2
     for s in r c; do
         echo "--- last lines of the $( [ $s = r ] && echo responder || echo initiator )" >&2
-        tail -12 "$W/$s.log" 2> /dev/null | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-400 >&2 || true
+        sed 's/\x1b\[[0-9;]*m//g' "$W/$s.log" | grep -E ' WARN | ERROR ' | grep -v spd-discard | tail -8 | cut -c1-300 >&2 || true
+        sed 's/\x1b\[[0-9;]*m//g' "$W/$s.log" | tail -8 | cut -c1-400 >&2 || true
     done
     [ -s "$W/flood.json" ] && { echo "--- flooder" >&2; cat "$W/flood.json" >&2; }
     exit 1
@@ -335,11 +336,14 @@ echo "   legitimate client: IKE_SA_INIT sent $CL_INITS times, $CL_COOKIES COOKIE
 
 [ "$F_SENT" = "$COUNT" ] || fail "the flooder sent $F_SENT of $COUNT requests"
 [ "$F_PORTS" -ge "$SOCKETS" ] || fail "only $F_PORTS source ports"
-[ "$R_INIT" -ge $((COUNT * 9 / 10)) ] || fail "the responder counted only $R_INIT IKE_SA_INIT requests of $COUNT"
+[ "$R_INIT" -ge $((COUNT * 8 / 10)) ] || fail "the responder counted only $R_INIT IKE_SA_INIT requests of $COUNT"
 [ "$F_COOKIE" -ge $((COUNT * 8 / 10)) ] || fail "only $F_COOKIE COOKIE answers for $COUNT requests"
 [ "$R_COOKIES" -ge "$F_COOKIE" ] || fail "the responder counted $R_COOKIES COOKIEs, the flooder saw $F_COOKIE"
-[ "$F_FULL" -ge 1 ] && [ "$F_FULL" -le "$COOKIE_THRESHOLD" ] \
-    || fail "$F_FULL full answers to the flood (want 1..$COOKIE_THRESHOLD: the threshold, then cookies)"
+# Full answers: up to the threshold, then cookies only, until half-open SAs
+# expire and make room for another threshold's worth.
+FULL_BOUND=$(python3 -c "import math; print($COOKIE_THRESHOLD * (1 + math.floor($F_SECS / $HALF_OPEN_TIMEOUT)))")
+[ "$F_FULL" -ge 1 ] && [ "$F_FULL" -le "$FULL_BOUND" ] \
+    || fail "$F_FULL full answers to the flood (want 1..$FULL_BOUND: the threshold, then cookies)"
 [ "$F_NOPROP" = 0 ] || fail "the responder refused the flood's proposal"
 [ "$F_ECHOED" = "$ECHO" ] && [ "$F_ECHOFULL" = "$ECHO" ] || fail "$F_ECHOFULL of $F_ECHOED returned cookies answered (want $ECHO)"
 [ "$R_BADCK" = 0 ] || fail "the responder rejected $R_BADCK cookies"

@@ -79,7 +79,7 @@ cleanup() {
         kill -KILL "$p" 2> /dev/null || true
     done
     for ns in "$NS_I" "$NS_R" "$NS_S"; do ip netns del "$ns" 2> /dev/null || true; done
-    if [ "${KEEP:-0}" = 1 ]; then echo "logs kept in $W"; else rm -rf "$W"; fi
+    if [ "${KEEP:-0}" = 1 ] || [ $rc != 0 ]; then echo "logs kept in $W"; else rm -rf "$W"; fi
     exit $rc
 }
 trap cleanup EXIT
@@ -88,8 +88,9 @@ STEP=""
 fail() {
     echo "FAIL [$STEP]: $*" >&2
     for s in i s; do
-        echo "--- last lines of the $( [ $s = i ] && echo initiator || echo responder )" >&2
-        tail -20 "$W/$s.log" | sed 's/\x1b\[[0-9;]*m//g' >&2 || true
+        echo "--- the $( [ $s = i ] && echo initiator || echo responder )'s warnings and last lines" >&2
+        sed 's/\x1b\[[0-9;]*m//g' "$W/$s.log" | grep -E ' WARN | ERROR ' | grep -v spd-discard | tail -10 | cut -c1-300 >&2 || true
+        sed 's/\x1b\[[0-9;]*m//g' "$W/$s.log" | grep -v 'ike: status' | tail -12 | cut -c1-300 >&2 || true
     done
     echo "--- relay" >&2; tail -5 "$W/relay.log" >&2 || true
     exit 1
@@ -191,19 +192,28 @@ status_of() {
 counter() { sed -E "s/.*[ {]$2: ([0-9]+).*/\1/" <<< "$1"; }
 field() { sed -E "s/.*[ ]$2=([0-9]+).*/\1/" <<< "$1"; }
 
-# check_up WHAT: both sides have one IKE SA and one pair, and the newest
-# Child SA's SPIs are the two directions of one Child SA.
+# check_up WHAT [K]: the newest Child SA's SPIs on the two sides are the
+# two directions of one Child SA, and each side's `status` counts one IKE
+# SA and one pair, plus (with K, in the handshake loop) the IKE SAs it has
+# deleted and still waits to hear the DELETE answered for: of the K IKE SAs
+# so far each side must hold K minus those it has seen go down, each with
+# its one pair.
 check_up() {
-    local i_in i_out s_in s_out si ss
+    local i_in i_out s_in s_out side st d1 d2 n ch
     i_in=$(child_field i spi_in); i_out=$(child_field i spi_out)
     s_in=$(child_field s spi_in); s_out=$(child_field s spi_out)
     [ -n "$i_in" ] && [ "$i_in" = "$s_out" ] && [ "$i_out" = "$s_in" ] \
         || fail "SPIs differ: initiator in=$i_in out=$i_out, responder in=$s_in out=$s_out ($1)"
-    si=$(status_of i); ss=$(status_of s)
-    [ "$(field "$si" ike_sas)" = 1 ] && [ "$(field "$si" child_sas)" = 1 ] \
-        || fail "initiator status not one IKE SA and one pair: ${si#*ike: status} ($1)"
-    [ "$(field "$ss" ike_sas)" = 1 ] && [ "$(field "$ss" child_sas)" = 1 ] \
-        || fail "responder status not one IKE SA and one pair: ${ss#*ike: status} ($1)"
+    for side in i s; do
+        d1=$(gcount $side 'ike: IKE SA down'); st=$(status_of $side); d2=$(gcount $side 'ike: IKE SA down')
+        n=$(field "$st" ike_sas); ch=$(field "$st" child_sas)
+        if [ -n "${2:-}" ]; then
+            [ "$n" -ge $(($2 - d2)) ] && [ "$n" -le $(($2 - d1)) ] && [ "$n" -ge 1 ] && [ "$ch" = "$n" ] \
+                || fail "$side: status has $n IKE SAs and $ch pairs, want $(($2 - d2))..$(($2 - d1)) of each: ${st#*ike: status} ($1)"
+        else
+            [ "$n" = 1 ] && [ "$ch" = 1 ] || fail "$side: status not one IKE SA and one pair: ${st#*ike: status} ($1)"
+        fi
+    done
     LAST_SPIS="$i_in/$i_out"
 }
 # ping through the tunnel both ways; loss on the relay eats some echoes,
@@ -217,36 +227,49 @@ traffic() {
     [ "${b:-0}" -ge 1 ] || fail "no ping answer responder → initiator through the tunnel ($1)"
     PINGS="$a/10 and $b/10 echoes answered"
 }
-
 # --- handshakes.
-TIMES=()
+TIMES=() DEL_TIMES=()
 handshake_done() { # k t_start
     wait_count i 'ike: Child SA up' "$1" || fail "initiator: no Child SA (handshake $1)"
     wait_count s 'ike: Child SA up' "$1" || fail "responder: no Child SA (handshake $1)"
     wait_count i 'ike: IKE SA up' "$1" 5 || fail "initiator: no IKE SA (handshake $1)"
     wait_count s 'ike: IKE SA up' "$1" 5 || fail "responder: no IKE SA (handshake $1)"
     TIMES+=($(( $(now_ms) - $2 )))
-    check_up "handshake $1"
+    check_up "handshake $1" "$1"
 }
-echo "== $HANDSHAKES handshakes through the relay (drop $DROP, reorder $REORDER, max burst $MAX_BURST, seed $SEED)"
+sa_of() { glog "$1" | grep 'ike: IKE SA up' | tail -1 | sed -E 's/.* sa=([0-9]+) .*/\1/'; }
+echo "== $HANDSHAKES handshakes through the relay (drop $DROP, reorder $REORDER, hold $HOLD_MS ms, max burst $MAX_BURST, seed $SEED)"
 STEP="handshake 1"
 handshake_done 1 "$T0"
 traffic "handshake 1"
 ok "handshake 1 in ${TIMES[0]} ms, SPIs $LAST_SPIS, ping: $PINGS"
 for k in $(seq 2 "$HANDSHAKES"); do
     STEP="handshake $k"
-    # The DELETE from the initiator, or from the responder, in turn.
-    if [ $((k % 2)) = 0 ]; then who=i; else who=s; fi
+    # The DELETE from the initiator, or from the responder, in turn. The
+    # next handshake starts once the peer has the DELETE (its IKE SA is
+    # down, its pair removed); the deleter's IKE SA goes when the answer
+    # comes back, or, if every answer is lost, when it gives up
+    # retransmitting (63.5 s): the loop does not wait for that, the end does.
+    if [ $((k % 2)) = 0 ]; then who=i peer=s; else who=s peer=i; fi
+    sa=$(sa_of "$peer")
+    t=$(now_ms)
     ctl "$who" delete
-    wait_count i 'ike: IKE SA down' $((k - 1)) || fail "initiator: IKE SA not down after $who's DELETE"
-    wait_count s 'ike: IKE SA down' $((k - 1)) || fail "responder: IKE SA not down after $who's DELETE"
-    wait_count i 'ike: pair removed' $((k - 1)) 5 || fail "initiator: pair not removed"
-    wait_count s 'ike: pair removed' $((k - 1)) 5 || fail "responder: pair not removed"
+    wait_count "$peer" "ike: IKE SA down sa=$sa " 1 75 || fail "$peer: IKE SA $sa not down after $who's DELETE"
+    DEL_TIMES+=($(( $(now_ms) - t )))
     t=$(now_ms)
     ctl i initiate
     handshake_done "$k" "$t"
-    echo "   ok: handshake $k in ${TIMES[-1]} ms (DELETE before it by the $( [ $who = i ] && echo initiator || echo responder )), SPIs $LAST_SPIS"
+    echo "   ok: handshake $k in ${TIMES[-1]} ms (after a DELETE by the $( [ $who = i ] && echo initiator || echo responder ) in ${DEL_TIMES[-1]} ms), SPIs $LAST_SPIS"
 done
+STEP="closing"
+t=$(now_ms)
+wait_count i 'ike: IKE SA down' $((HANDSHAKES - 1)) 75 || fail "initiator: not every deleted IKE SA went down"
+wait_count s 'ike: IKE SA down' $((HANDSHAKES - 1)) 75 || fail "responder: not every deleted IKE SA went down"
+wait_count i 'ike: pair removed' $((HANDSHAKES - 1)) 5 || fail "initiator: not every pair removed"
+wait_count s 'ike: pair removed' $((HANDSHAKES - 1)) 5 || fail "responder: not every pair removed"
+DEL_TIMEOUTS=$(( $(gcount i 'IKE SA down.*reason=Timeout') + $(gcount s 'IKE SA down.*reason=Timeout') ))
+ok "all $((HANDSHAKES - 1)) deleted IKE SAs down on both sides (waited $(( $(now_ms) - t )) ms at the end; $DEL_TIMEOUTS closed by the deleter's retransmission timeout: every answer to its DELETE lost)"
+check_up "after $HANDSHAKES handshakes"
 traffic "after $HANDSHAKES handshakes"
 ok "ping after the last handshake: $PINGS"
 
@@ -337,5 +360,11 @@ import statistics, sys
 t = sorted(int(x) for x in sys.argv[1:])
 print(f"   handshakes: {len(t)} of {len(t)} completed; time from initiate to both Child SAs up: "
       f"median {statistics.median(t):.0f} ms, min {t[0]} ms, max {t[-1]} ms")
+PY
+python3 - "${DEL_TIMES[@]}" <<'PY'
+import statistics, sys
+t = sorted(int(x) for x in sys.argv[1:])
+print(f"   DELETEs: {len(t)}; time from the command to the peer's IKE SA down: "
+      f"median {statistics.median(t):.0f} ms, max {t[-1]} ms")
 PY
 echo "PASS: $HANDSHAKES IKEv2 handshakes, 3 Child SA rekeys and 2 IKE SA rekeys through a $DROP-loss, reordering relay (seed $SEED, ${SECONDS}s)"
