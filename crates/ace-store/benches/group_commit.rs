@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p ace-store --bench group_commit` — PostgreSQL from
 //! `ACE_TEST_PG_URL` (`scripts/postgres.sh start`), skipped with a note when
-//! it is not set. `ACE_BENCH_SUBMITTERS` (64), `ACE_BENCH_SECONDS` (3).
+//! it is not set. `ACE_BENCH_SUBMITTERS` (64), `ACE_BENCH_SECONDS` (3),
+//! `ACE_BENCH_ONLY` (e.g. `sqlite,postgres`; the ratio to memory needs memory).
 //!
 //! Each submitter issues Direct Provisioning tokens one after the other
 //! (each waits until its record is durable), reserving SPI_SA_C from the full
@@ -139,7 +140,11 @@ fn main() {
     );
     let mut memory_rate = None;
     let mut failed = false;
+    let only = std::env::var("ACE_BENCH_ONLY").unwrap_or_default();
     for (name, config) in backends {
+        if !only.is_empty() && !only.split(',').any(|o| o == name) {
+            continue;
+        }
         let Some(config) = config else {
             println!("{name:<10} skipped: ACE_TEST_PG_URL not set (scripts/postgres.sh start)");
             continue;
