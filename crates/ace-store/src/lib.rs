@@ -74,6 +74,16 @@
 //! times; any other failure fails every operation of the batch and writes
 //! none of it. [`Store::stats`] counts batches and their sizes.
 //!
+//! What keeps a batch cheap: the committer waits a few scheduler turns (no
+//! timer) for the submitters its last commit woke, so batches stay full;
+//! rows go in with multi-row INSERTs of a few cached shapes (powers of two);
+//! a batch is first tried optimistically with plain INSERTs (every cti new,
+//! every candidate SPI free) and redone with `ON CONFLICT ... RETURNING` only
+//! when a unique constraint refuses it; SQLite checkpoints the WAL in a
+//! background task (`wal_autocheckpoint = 0` on the store's connections), and
+//! a new SQLite file gets 1 KiB pages, because random token IDs and SPIs make
+//! every token dirty its own index pages, which go to the WAL whole.
+//!
 //! # The SPI pool and group commit
 //!
 //! Draft §2.1: with Direct Provisioning the AS chooses SPI_SA_C, the SPI of
