@@ -23,7 +23,12 @@
 # reordered, and the initiator really retransmitted. The handshake times
 # (median, max) and the relay's counts are printed, never asserted on.
 #
-#   scripts/system-ike-lossy.sh [OUTDIR]       # root; about 1 to 2 minutes
+#   scripts/system-ike-lossy.sh [OUTDIR]       # root; 1 to 1.5 minutes, up to 2.5
+#
+# (Up to 2.5 minutes when every answer to one of the DELETEs is lost: the
+# peer forgets a deleted IKE SA after 5 s, so the deleter's later
+# retransmissions go unanswered and its IKE SA only goes at its
+# retransmission timeout, 63.5 s; the end of the handshake loop waits for it.)
 #
 # Env: HANDSHAKES (20), DROP (0.2), REORDER (0.1), HOLD_MS (700), MAX_BURST (2: at most
 # two drops in a row per direction, see below), SEED (random; printed),
