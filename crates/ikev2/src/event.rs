@@ -217,4 +217,7 @@ pub struct Counters {
     /// Requests refused by the peer's Message ID window or other protocol
     /// violations in requests (INVALID_SYNTAX etc.).
     pub invalid_requests: u64,
+    /// Simultaneous rekeys of one Child SA by both ends (RFC 7296 §2.8.1),
+    /// settled by the lowest nonce.
+    pub rekey_collisions: u64,
 }

@@ -143,6 +143,45 @@ pub(crate) struct Child {
     pub rekey_at: Option<Instant>,
     /// Replaced by a rekey; waiting for its DELETE.
     pub rekeyed: bool,
+    /// The peer's rekey of this SA that we answered: the SA it created
+    /// (our inbound SPI) and that exchange's nonces (Ni, Nr), to settle a
+    /// collision with our own rekey (RFC 7296 §2.8.1).
+    pub peer_rekey: Option<(u32, Vec<u8>, Vec<u8>)>,
+}
+
+/// How long a peer with our retransmission timers keeps retransmitting a
+/// request (all tries plus one second), at most two minutes.
+fn peer_retransmit_span(cfg: &Config) -> Duration {
+    let tries = cfg.retransmit_tries.min(16);
+    let span = cfg
+        .retransmit_base
+        .saturating_mul((1u32 << (tries + 1)).saturating_sub(1));
+    (span + Duration::from_secs(1)).min(Duration::from_secs(120))
+}
+
+/// A Child SA we negotiated and will not use: it is remembered only so
+/// that its DELETE names it (and its protocol), and is never reported.
+fn close_unused_child(e: &mut Established, suite: ChildSuite, spi_in: u32, spi_out: u32) {
+    e.children.push(Child {
+        protocol: suite.protocol,
+        suite,
+        mode: Mode::Tunnel,
+        spi_in,
+        spi_out,
+        local_ts: Vec::new(),
+        remote_ts: Vec::new(),
+        rekey_at: None,
+        rekeyed: true,
+        peer_rekey: None,
+    });
+    e.pending.push_back(Pending::DeleteChild(vec![spi_in]));
+}
+
+/// RFC 7296 §2.8.1: of two simultaneous rekeys of one SA, the SA created
+/// by the exchange holding the lowest of the four nonces (compared octet
+/// by octet) is redundant. True when that is the exchange (`ni`, `nr`).
+pub(crate) fn lowest_nonce_is_in(ni: &[u8], nr: &[u8], other_ni: &[u8], other_nr: &[u8]) -> bool {
+    ni.min(nr) < other_ni.min(other_nr)
 }
 
 /// A request of ours, queued or in flight.
@@ -533,6 +572,18 @@ impl IkeSa {
 
     /// Reports every Child SA as deleted and the IKE SA as down.
     fn tear_down(&mut self, now: Instant, reason: DownReason, out: &mut Outputs) {
+        self.tear_down_for(now, reason, Duration::from_secs(5), out);
+    }
+
+    /// [`Self::tear_down`], keeping the dead SA (and its cached last
+    /// response) for `linger`.
+    fn tear_down_for(
+        &mut self,
+        now: Instant,
+        reason: DownReason,
+        linger: Duration,
+        out: &mut Outputs,
+    ) {
         if let State::Established(e) = &self.state {
             for c in &e.children {
                 out.events.push_back(Event::ChildSaDeleted {
@@ -548,7 +599,7 @@ impl IkeSa {
                 reason,
             });
         }
-        self.die(now, Duration::from_secs(5));
+        self.die(now, linger);
     }
 
     fn fail(&mut self, now: Instant, failure: Failure, out: &mut Outputs) {
@@ -773,11 +824,17 @@ impl IkeSa {
         let invalid = Failure::Invalid;
         // RFC 7296 §2.6: retry with the cookie as the first payload.
         if let Some(c) = notifies(payloads).find(|n| n.notify_type == NotifyType::COOKIE) {
-            if st.cookie.as_deref() == Some(c.data.as_slice())
-                || c.data.is_empty()
-                || c.data.len() > 64
-            {
-                return Err(invalid("repeated or malformed COOKIE"));
+            // A repeat (a duplicated datagram, or the answer to a
+            // retransmission of our first request) or a malformed one (the
+            // message is unauthenticated: anyone may send it) changes
+            // nothing: the exchange goes on.
+            if st.cookie.as_deref() == Some(c.data.as_slice()) {
+                out.counters.unexpected_message += 1;
+                return Ok(None);
+            }
+            if c.data.is_empty() || c.data.len() > 64 {
+                out.counters.malformed += 1;
+                return Ok(None);
             }
             st.cookie = Some(c.data.clone());
             st.msg1 = self
@@ -1153,6 +1210,7 @@ impl IkeSa {
             remote_ts: remote_ts.clone(),
             rekey_at,
             rekeyed: false,
+            peer_rekey: None,
         });
         out.counters.child_sa_up += 1;
         let local_ep =
@@ -1272,6 +1330,11 @@ impl IkeSa {
                 return Ok(());
             }
             e.closing = Some(reason.clone());
+        }
+        // Nothing new on an IKE SA that is being deleted or replaced: it
+        // would only wait behind the DELETE and go with it.
+        if e.closing.is_some() && matches!(p, Pending::RekeyChild(_) | Pending::RekeyIke) {
+            return Err(IkeError::WrongState);
         }
         e.pending.push_back(p);
         self.pump(cfg, now, out);
@@ -1462,7 +1525,10 @@ impl IkeSa {
                 None
             }
             After::TearDown(r) => {
-                self.tear_down(now, r, out);
+                // The peer deleted the IKE SA: every answer to its DELETE
+                // may be lost, so the cached one stays for as long as a
+                // peer timed like us retransmits (RFC 7296 §2.1).
+                self.tear_down_for(now, r, peer_retransmit_span(cfg), out);
                 None
             }
             After::Spawn(sa) => Some(*sa),
@@ -1707,6 +1773,9 @@ impl IkeSa {
                     .iter()
                     .find(|c| Some(c.spi_out) == spi && c.protocol == n.protocol)
                 {
+                    // RFC 7296 §2.25.1: an SA already replaced is being
+                    // closed (its DELETE is queued or in flight).
+                    Some(c) if c.rekeyed => return err(NotifyType::TEMPORARY_FAILURE),
                     Some(c) => Some(c.clone()),
                     None => return err(NotifyType::CHILD_SA_NOT_FOUND),
                 }
@@ -1735,9 +1804,11 @@ impl IkeSa {
         ) {
             Ok(resp) => {
                 if let (Some(old), State::Established(e)) = (&old, &mut self.state) {
+                    let created = e.children.last().map(|c| c.spi_in);
                     if let Some(c) = e.children.iter_mut().find(|c| c.spi_in == old.spi_in) {
                         c.rekeyed = true;
                         c.rekey_at = None;
+                        c.peer_rekey = created.map(|spi| (spi, ni.clone(), nr.clone()));
                     }
                 }
                 (resp, After::Nothing)
@@ -2188,6 +2259,9 @@ impl IkeSa {
             return;
         };
         let Some(old) = e.children.iter_mut().find(|c| c.spi_in == old_spi_in) else {
+            // The old SA went meanwhile (the peer's rekey of it won and
+            // its DELETE overtook this response): close what we created.
+            close_unused_child(e, suite, new_spi_in, spi_out);
             return;
         };
         if !selectors::answer_within(&tsi.selectors, &old.local_ts)
@@ -2203,6 +2277,21 @@ impl IkeSa {
         old.rekey_at = None;
         let mode = old.mode;
         let nr = nr.data.clone();
+        // RFC 7296 §2.8.1: the peer rekeyed the same SA meanwhile.
+        let mut replaces = old_spi_in;
+        if let Some((peer_new, peer_ni, peer_nr)) = old.peer_rekey.clone() {
+            out.counters.rekey_collisions += 1;
+            if lowest_nonce_is_in(ni, &nr, &peer_ni, &peer_nr) {
+                // Ours is redundant: close it (we created it); the peer,
+                // whose SA survives, deletes the old one. Nothing of it is
+                // reported: it never carries traffic.
+                close_unused_child(e, suite, new_spi_in, spi_out);
+                return;
+            }
+            // Ours survives: it replaces the peer's (already reported),
+            // which the peer closes; we delete the old SA as usual.
+            replaces = peer_new;
+        }
         if self
             .install_child(
                 cfg,
@@ -2217,7 +2306,7 @@ impl IkeSa {
                 mode,
                 tsi.selectors.clone(),
                 tsr.selectors.clone(),
-                Some(old_spi_in),
+                Some(replaces),
                 out,
             )
             .is_ok()

@@ -592,6 +592,80 @@ fn cookies_when_too_many_half_open_sas() {
     assert_eq!(s.log.len(), 6);
 }
 
+/// A COOKIE answer that arrives twice (duplicated on the wire, or the
+/// answer to a retransmission) is ignored: the handshake goes on.
+#[test]
+fn a_repeated_cookie_answer_does_not_end_the_handshake() {
+    let cr = Config {
+        cookie_threshold: 0,
+        ..Config::default()
+    };
+    let mut s = Sim::new(Config::default(), cr);
+    // The responder's first datagram (the COOKIE) is duplicated.
+    s.fate = Box::new(|_, w| {
+        if !w.to_responder && w.t.payload.len() < 100 {
+            Fate::Duplicate
+        } else {
+            Fate::Deliver
+        }
+    });
+    s.r.authorize_peer(psk_entry(s.now, psk(), Mode::Transport));
+    s.i.initiate(
+        s.now,
+        i_addr(),
+        r_addr(),
+        psk_params(psk(), Mode::Transport),
+    )
+    .unwrap();
+    s.run_for(Duration::from_secs(2));
+    assert!(s.r.counters().cookies_sent >= 1);
+    assert!(failures(&s.ev_i).is_empty(), "{:?}", s.ev_i);
+    assert_eq!(child_ups(&s.ev_i).len(), 1);
+    assert_pair(child_ups(&s.ev_i)[0], child_ups(&s.ev_r)[0]);
+    assert!(s.i.counters().unexpected_message >= 1);
+}
+
+/// The peer deleted the IKE SA and every answer to its DELETE is lost for
+/// a while: the deleted SA's cached answer is still there for the
+/// retransmissions, so the deleter's SA goes well before its timeout.
+#[test]
+fn a_deleted_ike_sa_answers_retransmitted_deletes() {
+    let (mut s, id_i) = established_psk(Mode::Transport);
+    // Every answer from the responder is lost for 20 s.
+    let start = s.now;
+    let clock = std::rc::Rc::new(std::cell::Cell::new(start));
+    let c = clock.clone();
+    s.fate = Box::new(move |_, w| {
+        if !w.to_responder && c.get() < start + Duration::from_secs(20) {
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    s.i.delete_ike(s.now, id_i).unwrap();
+    for _ in 0..40 {
+        s.run_for(Duration::from_secs(1));
+        clock.set(s.now);
+    }
+    let down_at = |ev: &[Event]| {
+        ev.iter()
+            .filter_map(|e| match e {
+                Event::IkeSaDown { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(down_at(&s.ev_r).len(), 1);
+    let i_down = down_at(&s.ev_i);
+    assert_eq!(i_down.len(), 1, "{:?}", s.ev_i);
+    assert_ne!(
+        i_down[0],
+        ikev2::DownReason::Timeout,
+        "answered, not timed out"
+    );
+    assert!(s.i.counters().retransmits >= 3);
+}
+
 #[test]
 fn lost_duplicated_and_reordered_messages_still_complete() {
     for seed in 0..40u64 {
@@ -697,6 +771,108 @@ fn child_sa_rekey_started_by_the_initiator_with_pfs() {
 #[test]
 fn child_sa_rekey_started_by_the_responder_with_pfs() {
     rekey_child_from(false);
+}
+
+/// Child SAs reported up and not deleted since, by inbound SPI.
+fn live_children(ev: &[Event]) -> Vec<&ChildSa> {
+    child_ups(ev)
+        .into_iter()
+        .filter(|c| {
+            !ev.iter()
+                .any(|e| matches!(e, Event::ChildSaDeleted { spi_in, .. } if *spi_in == c.spi_in))
+        })
+        .collect()
+}
+
+/// RFC 7296 §2.8.1: both ends rekey the same Child SA at once. Each
+/// answers the other's request; the SA of the exchange with the lowest of
+/// the four nonces is closed by its creator, the old one by the other, and
+/// one pair survives, reported on each side as replacing what it had.
+#[test]
+fn simultaneous_child_sa_rekeys_leave_one_pair() {
+    for seed in 0..8 {
+        let (mut s, id_i) = established_psk(Mode::Transport);
+        let id_r = match s.ev_r.iter().find(|e| matches!(e, Event::IkeSaUp { .. })) {
+            Some(Event::IkeSaUp { sa, .. }) => *sa,
+            _ => unreachable!(),
+        };
+        let old_i = child_ups(&s.ev_i)[0].clone();
+        let old_r = child_ups(&s.ev_r)[0].clone();
+        if seed % 2 == 0 {
+            s.i.rekey_child(s.now, id_i, old_i.spi_in).unwrap();
+            s.r.rekey_child(s.now, id_r, old_r.spi_in).unwrap();
+        } else {
+            s.r.rekey_child(s.now, id_r, old_r.spi_in).unwrap();
+            s.i.rekey_child(s.now, id_i, old_i.spi_in).unwrap();
+        }
+        s.run_for(Duration::from_secs(2));
+        assert_eq!(s.i.counters().rekey_collisions, 1, "seed {seed}");
+        assert_eq!(s.r.counters().rekey_collisions, 1, "seed {seed}");
+        let (li, lr) = (live_children(&s.ev_i), live_children(&s.ev_r));
+        assert_eq!(
+            (li.len(), lr.len()),
+            (1, 1),
+            "seed {seed}: {:?} {:?}",
+            s.ev_i,
+            s.ev_r
+        );
+        assert_pair(li[0], lr[0]);
+        assert_ne!(li[0].spi_in, old_i.spi_in);
+        // Both endpoints agree on what is left.
+        assert_eq!(s.i.child_spis(id_i), vec![li[0].spi_in], "seed {seed}");
+        assert_eq!(s.r.child_spis(id_r), vec![lr[0].spi_in], "seed {seed}");
+        // Every pair reported up replaces one reported before.
+        for ev in [&s.ev_i, &s.ev_r] {
+            let ups = child_ups(ev);
+            for c in &ups[1..] {
+                let from = c.rekeyed_from.expect("a rekey");
+                assert!(ups.iter().any(|o| o.spi_in == from), "seed {seed}");
+            }
+        }
+    }
+}
+
+/// RFC 7296 §2.25.1: a rekey request for an SA that was already replaced
+/// (its DELETE pending) gets TEMPORARY_FAILURE and changes nothing.
+#[test]
+fn rekey_of_an_already_replaced_child_sa_gets_temporary_failure() {
+    let (mut s, id_i) = established_psk(Mode::Transport);
+    let id_r = match s.ev_r.iter().find(|e| matches!(e, Event::IkeSaUp { .. })) {
+        Some(Event::IkeSaUp { sa, .. }) => *sa,
+        _ => unreachable!(),
+    };
+    let old_i = child_ups(&s.ev_i)[0].clone();
+    let old_r = child_ups(&s.ev_r)[0].clone();
+    // Both rekey; the responder's request is delayed until the
+    // initiator's rekey is complete.
+    s.i.rekey_child(s.now, id_i, old_i.spi_in).unwrap();
+    s.r.rekey_child(s.now, id_r, old_r.spi_in).unwrap();
+    s.collect();
+    let req_i = s.wire.iter().position(|w| w.to_responder).unwrap();
+    let req_i = s.wire.remove(req_i).unwrap();
+    let req_r = s.wire.pop_front().unwrap();
+    assert!(s.wire.is_empty() && !req_r.to_responder);
+    s.r.handle(s.now, req_i.t.remote, req_i.t.local, &req_i.t.payload);
+    s.collect();
+    let resp = s.wire.pop_front().unwrap();
+    s.i.handle(s.now, resp.t.remote, resp.t.local, &resp.t.payload);
+    s.i.handle(s.now, req_r.t.remote, req_r.t.local, &req_r.t.payload);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.i.counters().rekey_collisions, 0);
+    assert!(
+        s.ev_r.iter().any(|e| matches!(
+            e,
+            Event::ChildSaFailed {
+                failure: Failure::Notified(n),
+                ..
+            } if *n == ikev2::consts::NotifyType::TEMPORARY_FAILURE
+        )),
+        "{:?}",
+        s.ev_r
+    );
+    let (li, lr) = (live_children(&s.ev_i), live_children(&s.ev_r));
+    assert_eq!((li.len(), lr.len()), (1, 1));
+    assert_pair(li[0], lr[0]);
 }
 
 fn sa_id(ev: &[Event]) -> u64 {
