@@ -12,7 +12,8 @@
 set -euo pipefail
 need=()
 for p in libcoap3-bin tcpdump iperf3 iproute2 \
-         strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins openssl; do
+         strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins openssl \
+         postgresql iputils-ping; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -330,7 +330,7 @@ PY
 SI=$(status_of i); SS=$(status_of s)
 I_RETX=$(counter "$SI" retransmits); S_RETX=$(counter "$SS" retransmits)
 I_REPLAY=$(counter "$SI" responses_replayed); S_REPLAY=$(counter "$SS" responses_replayed)
-I_FAIL=$(gcount i 'IKE SA setup failed'); S_FAIL=$(gcount s 'IKE SA setup failed')
+I_FAIL=$(gcount i 'IKE SA setup failed sa='); S_FAIL=$(gcount s 'IKE SA setup failed sa=')
 echo "   relay: $R_RECV datagrams, $R_DROP dropped ($(python3 -c "print(f'{$R_DROP/$R_RECV:.1%}')")), $R_SPARED spared by the burst cap, $R_REORD reordered, $R_DELAY held and sent late;"
 echo "          of them IKE: $IKE_RECV datagrams, $IKE_DROP dropped ($(python3 -c "print(f'{$IKE_DROP/max(1,$IKE_RECV):.1%}')")), $IKE_REORD sent after a later one"
 echo "   retransmissions: initiator $I_RETX, responder $S_RETX; responses replayed: initiator $I_REPLAY, responder $S_REPLAY"
@@ -351,7 +351,7 @@ PY
 # A request held back past the end of its exchange arrives as a stale
 # duplicate: an IKE_SA_INIT held past IKE_AUTH opens a half-open SA on the
 # responder that expires (HalfOpenExpired, nothing else); no other failure.
-S_FAIL_OTHER=$(glog s | grep 'IKE SA setup failed' | grep -vc 'failure=HalfOpenExpired' || true)
+S_FAIL_OTHER=$(glog s | grep 'IKE SA setup failed sa=' | grep -vc 'failure=HalfOpenExpired' || true)
 [ "$I_FAIL" = 0 ] && [ "$S_FAIL_OTHER" = 0 ] \
     || fail "failed IKE SA setups: initiator $I_FAIL, responder $S_FAIL_OTHER (besides half-open expiries)"
 echo "   stale duplicates: $S_FAIL half-open SAs opened on the responder by late IKE_SA_INIT copies, expired"

@@ -10,6 +10,10 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 echo "== system packages (libcoap, tcpdump, iperf3) =="
 scripts/install-deps.sh
 
+echo "== PostgreSQL for the ace-store tests (loopback, throwaway cluster) =="
+export ACE_TEST_PG_URL="$(scripts/postgres.sh start)"
+trap 'scripts/postgres.sh stop >/dev/null 2>&1 || true' EXIT
+
 echo "== cargo test (workspace, all targets) =="
 cargo test --workspace --all-targets --locked
 
@@ -40,6 +44,10 @@ done
 
 echo "== IKEv2 interop with strongSwan charon: gateway [ike], both directions, PSK and raw keys =="
 scripts/interop-strongswan.sh
+
+echo "== IKEv2 system tests: 20 handshakes and rekeys through a 20 %-loss reordering relay; a 100 000-request IKE_SA_INIT flood with a legitimate client during it =="
+scripts/system-ike-lossy.sh
+scripts/system-ike-flood.sh
 
 echo "== fuzz smoke (${FUZZ_SECONDS}s per target) =="
 scripts/fuzz-smoke.sh "$FUZZ_SECONDS"
