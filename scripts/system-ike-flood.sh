@@ -35,16 +35,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, TUN)" >&2; exit 2; }
-need=()
-command -v ip > /dev/null || need+=(iproute2)
-command -v ping > /dev/null || need+=(iputils-ping)
-command -v tcpdump > /dev/null || need+=(tcpdump)
-command -v python3 > /dev/null || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null
-fi
+. scripts/gateway-ike-lib.sh
+gil_need ip:iproute2 ping:iputils-ping tcpdump:tcpdump python3:python3
 
 COUNT=${COUNT:-100000}
 SOCKETS=${SOCKETS:-2000}
@@ -94,8 +86,6 @@ fail() {
     [ -s "$W/flood.json" ] && { echo "--- flooder" >&2; cat "$W/flood.json" >&2; }
     exit 1
 }
-ok() { echo "   ok: $*"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- namespaces on one veth pair.
 for ns in "$NS_R" "$NS_C"; do
@@ -143,39 +133,6 @@ proposals = ["aes128gcm16-prfsha256-x25519"]
 esp_proposals = ["aes128gcm16"]
 control = "$W/c.ctl"
 EOF
-start_gw() { # side ns inner_peer inner_me
-    ip netns exec "$2" env NO_COLOR=1 "$ACE" --log info gateway --config "$W/$1.toml" > "$W/$1.log" 2>&1 &
-    PIDS+=($!)
-    LAST_PID=$!
-    for _ in $(seq 50); do ip -n "$2" link show "$TUN" > /dev/null 2>&1 && [ -S "$W/$1.ctl" ] && break; sleep 0.1; done
-    ip -n "$2" link show "$TUN" > /dev/null 2>&1 || { STEP=setup; fail "no TUN device in $2"; }
-    [ -S "$W/$1.ctl" ] || { STEP=setup; fail "no control socket for $1"; }
-    ip -n "$2" link set "$TUN" up
-    ip -n "$2" route replace "$3/32" dev "$TUN" src "$4"
-}
-glog() { sed 's/\x1b\[[0-9;]*m//g' "$W/$1.log"; }
-gcount() { glog "$1" | grep -c -- "$2" || true; }
-wait_count() { # side pattern n [timeout s]
-    local end=$(( $(now_ms) + ${4:-30} * 1000 ))
-    while [ "$(gcount "$1" "$2")" -lt "$3" ]; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        [ "$SECONDS" -lt "$DEADLINE" ] || fail "overall timeout"
-        sleep 0.02
-    done
-}
-ctl() {
-    python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), sys.argv[1])' \
-        "$W/$1.ctl" "$2"
-}
-status_of() {
-    local n; n=$(gcount "$1" 'ike: status')
-    ctl "$1" status
-    wait_count "$1" 'ike: status' $((n + 1)) 10 || fail "no status from $1"
-    glog "$1" | grep 'ike: status' | tail -1
-}
-counter() { sed -E "s/.*[ {]$2: ([0-9]+).*/\1/" <<< "$1"; }
-field() { sed -E "s/.*[ ]$2=([0-9]+).*/\1/" <<< "$1"; }
-child_field() { glog "$1" | grep 'ike: Child SA up' | tail -1 | sed -E "s/.*$2=([0-9a-f]+).*/\1/"; }
 rss_kib() { awk "/^$2:/{print \$2}" "/proc/$1/status"; }
 ping_ok() { ip netns exec "$NS_C" ping -c 3 -i 0.2 -W 2 -I "$C_IN" "$R_IN" > /dev/null 2>&1; }
 check_spis() {

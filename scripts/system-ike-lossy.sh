@@ -45,15 +45,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, TUN)" >&2; exit 2; }
 # What it needs beyond scripts/install-deps.sh: ping (iputils-ping).
-need=()
-command -v ip > /dev/null || need+=(iproute2)
-command -v ping > /dev/null || need+=(iputils-ping)
-command -v python3 > /dev/null || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "installing: ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" > /dev/null
-fi
+. scripts/gateway-ike-lib.sh
+gil_need ip:iproute2 ping:iputils-ping python3:python3
 
 HANDSHAKES=${HANDSHAKES:-20}
 DROP=${DROP:-0.2}
@@ -100,8 +93,6 @@ fail() {
     echo "--- relay" >&2; tail -5 "$W/relay.log" >&2 || true
     exit 1
 }
-ok() { echo "   ok: $*"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- namespaces: initiator — relay — responder, no route around the relay.
 for ns in "$NS_I" "$NS_R" "$NS_S"; do
@@ -157,45 +148,10 @@ EOF
 gw_conf s responder "$S_OUT" "" "@rs.example" "keyid:kid-01" "$S_IN" "$I_IN"
 gw_conf i initiator "$I_OUT" "$R_I" "keyid:kid-01" "@rs.example" "$I_IN" "$S_IN"
 
-start_gw() { # side ns inner_peer inner_me
-    ip netns exec "$2" env NO_COLOR=1 "$ACE" --log info gateway --config "$W/$1.toml" > "$W/$1.log" 2>&1 &
-    PIDS+=($!)
-    for _ in $(seq 50); do ip -n "$2" link show "$TUN" > /dev/null 2>&1 && [ -S "$W/$1.ctl" ] && break; sleep 0.1; done
-    ip -n "$2" link show "$TUN" > /dev/null 2>&1 || { STEP=setup; fail "no TUN device in $2"; }
-    [ -S "$W/$1.ctl" ] || { STEP=setup; fail "no control socket for $1"; }
-    ip -n "$2" link set "$TUN" up
-    ip -n "$2" route replace "$3/32" dev "$TUN" src "$4"
-}
 T0=$(now_ms)
 start_gw s "$NS_S" "$I_IN" "$S_IN"
 T0=$(now_ms)
 start_gw i "$NS_I" "$S_IN" "$I_IN"   # the initiator starts IKE_SA_INIT at once
-
-# --- helpers on the logs and control sockets.
-glog() { sed 's/\x1b\[[0-9;]*m//g' "$W/$1.log"; }
-gcount() { glog "$1" | grep -c -- "$2" || true; }
-wait_count() { # side pattern n [timeout s]
-    local end=$(( $(now_ms) + ${4:-60} * 1000 ))
-    while [ "$(gcount "$1" "$2")" -lt "$3" ]; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        [ "$SECONDS" -lt "$DEADLINE" ] || fail "overall timeout"
-        sleep 0.02
-    done
-}
-ctl() { # side word
-    python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM).sendto(sys.argv[2].encode(), sys.argv[1])' \
-        "$W/$1.ctl" "$2"
-}
-child_field() { glog "$1" | grep 'ike: Child SA up' | tail -1 | sed -E "s/.*$2=([0-9a-f]+).*/\1/"; }
-# The last `status` line of a side, after asking for a fresh one.
-status_of() {
-    local n; n=$(gcount "$1" 'ike: status')
-    ctl "$1" status
-    wait_count "$1" 'ike: status' $((n + 1)) 5 || fail "no status from $1"
-    glog "$1" | grep 'ike: status' | tail -1
-}
-counter() { sed -E "s/.*[ {]$2: ([0-9]+).*/\1/" <<< "$1"; }
-field() { sed -E "s/.*[ ]$2=([0-9]+).*/\1/" <<< "$1"; }
 
 # check_up WHAT [K]: the newest Child SA's SPIs on the two sides are the
 # two directions of one Child SA, and each side's `status` counts one IKE

@@ -325,25 +325,17 @@ pub struct IkePskToml {
 }
 
 /// An IKEv2 PSK registered at the AS: (client, audience, kid, k).
-pub type RegisteredPsk = (String, String, Vec<u8>, ipsec_gw::Zeroizing<Vec<u8>>);
+pub type RegisteredPsk = (String, String, Vec<u8>, Seed);
 
 /// A validated [`IkePskToml`]: (client, audience, kid, k).
-pub type IkePsk = (
-    Option<String>,
-    String,
-    Vec<u8>,
-    ipsec_gw::Zeroizing<Vec<u8>>,
-);
+pub type IkePsk = (Option<String>, String, Vec<u8>, Seed);
 
 fn ike_psk(file: &Path, key: &str, t: &IkePskToml) -> Result<IkePsk, ConfigError> {
     let kid = hex_bytes(file, &format!("{key}.kid"), &t.kid, None)?;
     if kid.is_empty() || kid.len() > 64 {
         return Err(err(file, format!("{key}.kid"), "1 to 64 bytes"));
     }
-    let k = ipsec_gw::Zeroizing::new(hex_bytes(file, &format!("{key}.k"), &t.k, None)?);
-    if k.len() != 32 {
-        return Err(err(file, format!("{key}.k"), "32 bytes (64 hex digits)"));
-    }
+    let k = seed(file, &format!("{key}.k"), &t.k)?;
     Ok((t.client.clone(), t.audience.clone(), kid, k))
 }
 
@@ -788,7 +780,7 @@ pub struct ClientIke {
     pub key: ace_client::IkeKey,
     pub rs_initiates: bool,
     /// (audience, kid, k).
-    pub psks: Vec<(String, Vec<u8>, ipsec_gw::Zeroizing<Vec<u8>>)>,
+    pub psks: Vec<(String, Vec<u8>, Seed)>,
 }
 
 fn any_local() -> SocketAddr {

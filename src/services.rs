@@ -198,11 +198,7 @@ pub async fn run_as(file: &Path) -> Result<(), String> {
             issuer.set_ike_rs_key(&aud, k);
         }
         for (client, aud, kid, k) in v.ike_psks {
-            let seed: [u8; 32] = k
-                .as_slice()
-                .try_into()
-                .map_err(|_| format!("ike_psk {}: k must be 32 bytes", hex::encode(&kid)))?;
-            issuer.register_ike_psk(&client, &aud, kid, ace_core::ipsec::Seed::new(seed));
+            issuer.register_ike_psk(&client, &aud, kid, k);
         }
     }
     tracing::info!(plain = %running.plain_addr, esp = %running.esp_addr, "AS running");
@@ -256,7 +252,7 @@ pub async fn run_client(file: &Path, access: Access, verbose: bool) -> Result<()
             .map_err(|e| format!("IKEv2: {e}"))?;
         host.set_ike_rs_initiates(ike.rs_initiates);
         for (aud, kid, k) in ike.psks {
-            host.hold_ike_psk(&aud, kid, &k);
+            host.hold_ike_psk(&aud, kid, k.as_bytes());
         }
     }
     let r = client.access(access).await;
